@@ -1,0 +1,193 @@
+//! Criterion benches of each pipeline stage and of whole renders, on the photos in
+//! `testdata/`. Fixtures are loaded and decoded once, outside the timed loops.
+//!
+//! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core. Ids are stable
+//! (`stage/what/input->output`) so results can be compared across commits.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fast_image_resize::Resizer;
+use imgfn::params::{OutputFormat, Params};
+use imgfn::pipeline::{self, decode, encode, resize, EncodeOptions, Pixels, Rect, Settings};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+struct Fixture {
+    id: &'static str,
+    bytes: Vec<u8>,
+}
+
+fn load(id: &'static str, file: &str) -> Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Fixture { id, bytes }
+}
+
+fn decoded(f: &Fixture) -> Pixels {
+    let info = pipeline::probe(&f.bytes).expect("probe");
+    decode::decode(&f.bytes, &info, 1, u64::MAX).expect("decode")
+}
+
+fn full(p: &Pixels) -> Rect {
+    Rect {
+        x: 0.0,
+        y: 0.0,
+        w: f64::from(p.width),
+        h: f64::from(p.height),
+    }
+}
+
+fn target(p: &Pixels, width: u32) -> (u32, u32) {
+    let h = (f64::from(p.height) * f64::from(width) / f64::from(p.width)).round() as u32;
+    (width, h.max(1))
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let large = load("20mp", "large.jpg");
+    let info = pipeline::probe(&large.bytes).expect("probe");
+    let mut g = c.benchmark_group("decode");
+    g.measurement_time(Duration::from_secs(8)).sample_size(20);
+    for shrink in [1u32, 2, 4, 8] {
+        g.bench_function(
+            BenchmarkId::new(format!("jpeg/{}", large.id), format!("1/{shrink}")),
+            |b| {
+                b.iter(|| {
+                    decode::decode(black_box(&large.bytes), &info, shrink, u64::MAX)
+                        .expect("decode")
+                })
+            },
+        );
+    }
+    let png = load("2.3mp-rgba", "alpha.png");
+    let png_info = pipeline::probe(&png.bytes).expect("probe");
+    g.bench_function(format!("png/{}", png.id), |b| {
+        b.iter(|| decode::decode(black_box(&png.bytes), &png_info, 1, u64::MAX).expect("decode"))
+    });
+    g.finish();
+}
+
+fn bench_resize(c: &mut Criterion) {
+    let large = load("20mp", "large.jpg");
+    let src = decoded(&large);
+    let alpha = decoded(&load("2.3mp-rgba", "alpha.png"));
+    let mut g = c.benchmark_group("resize");
+    g.sample_size(20);
+    let mut resizer = Resizer::new();
+    for width in [400u32, 1200] {
+        g.throughput(Throughput::Elements(
+            u64::from(src.width) * u64::from(src.height),
+        ));
+        g.bench_function(format!("lanczos3/{}->{width}", large.id), |b| {
+            b.iter(|| {
+                resize::resize(
+                    &mut resizer,
+                    black_box(src.clone()),
+                    full(&src),
+                    target(&src, width),
+                )
+                .expect("resize")
+            })
+        });
+    }
+    g.bench_function("lanczos3/2.3mp-rgba->400", |b| {
+        b.iter(|| {
+            resize::resize(
+                &mut resizer,
+                black_box(alpha.clone()),
+                full(&alpha),
+                target(&alpha, 400),
+            )
+            .expect("resize")
+        })
+    });
+    g.finish();
+}
+
+fn bench_encode(c: &mut Criterion) {
+    let src = decoded(&load("20mp", "large.jpg"));
+    let mut resizer = Resizer::new();
+    let thumb =
+        resize::resize(&mut resizer, src.clone(), full(&src), target(&src, 400)).expect("resize");
+    let mut g = c.benchmark_group("encode");
+    g.sample_size(20);
+    for (fmt, q) in [
+        (OutputFormat::Jpeg, 80),
+        (OutputFormat::Webp, 80),
+        (OutputFormat::Avif, 60),
+        (OutputFormat::Png, 100),
+    ] {
+        g.bench_function(format!("{}/400px-q{q}", fmt.name()), |b| {
+            b.iter(|| {
+                encode::encode(black_box(&thumb), fmt, q, EncodeOptions::default()).expect("encode")
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_end_to_end(c: &mut Criterion) {
+    let cases = [
+        (
+            load("20mp", "large.jpg"),
+            "w=400&fmt=jpeg&q=80",
+            "20mp->400/jpeg",
+        ),
+        (
+            load("20mp", "large.jpg"),
+            "w=400&fmt=webp&q=80",
+            "20mp->400/webp",
+        ),
+        (
+            load("20mp", "large.jpg"),
+            "w=400&fmt=avif",
+            "20mp->400/avif",
+        ),
+        (
+            load("2.5mp", "medium.jpg"),
+            "w=1200&fmt=jpeg&q=80",
+            "2.5mp->1200/jpeg",
+        ),
+        (
+            load("2.3mp-rgba", "alpha.png"),
+            "w=400&fmt=webp",
+            "2.3mp-rgba->400/webp",
+        ),
+    ];
+    let settings = Settings::default();
+    let mut resizer = Resizer::new();
+    let mut g = c.benchmark_group("render");
+    g.measurement_time(Duration::from_secs(8)).sample_size(20);
+    for (fixture, query, id) in &cases {
+        let params = Params::parse(Some(query)).expect("params");
+        let format = match params.format {
+            Some(imgfn::params::FormatParam::Exact(f)) => f,
+            _ => unreachable!("bench queries name a format"),
+        };
+        g.bench_function(*id, |b| {
+            b.iter(|| {
+                let info = pipeline::probe(black_box(&fixture.bytes)).expect("probe");
+                pipeline::render(
+                    &fixture.bytes,
+                    &info,
+                    &params,
+                    format,
+                    &settings,
+                    &mut resizer,
+                )
+                .expect("render")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_resize,
+    bench_decode,
+    bench_encode,
+    bench_end_to_end
+);
+criterion_main!(benches);

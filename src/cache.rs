@@ -1,0 +1,196 @@
+//! The warm cache: one `moka` cache, weighed in bytes, holding source bytes and renditions.
+//!
+//! Keys carry the source version, so a replaced original is never served from a stale entry.
+//! `get_or_try` runs one computation per key at a time: concurrent identical misses wait for
+//! the first and share its result. Errors are returned to every waiter and never cached.
+
+use crate::error::{Error, Result};
+use crate::params::{Accepted, OutputFormat, Params};
+use crate::pipeline::StageTimings;
+use bytes::Bytes;
+use std::future::Future;
+use std::sync::Arc;
+
+/// How the output format was asked for, resolved far enough to be a cache key before the
+/// source is even read: `fmt=auto` depends only on which formats the `Accept` header lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatChoice {
+    /// No `fmt`: the source's own format.
+    Source,
+    Exact(OutputFormat),
+    Auto(Accepted),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    Source {
+        key: String,
+        version: String,
+    },
+    Rendition {
+        key: String,
+        version: String,
+        params: Params,
+        format: FormatChoice,
+    },
+}
+
+/// An original as read from the source.
+#[derive(Debug)]
+pub struct SourceEntry {
+    pub bytes: Bytes,
+    /// Strong ETag of the bytes.
+    pub etag: String,
+}
+
+/// A rendered output.
+#[derive(Debug)]
+pub struct RenditionEntry {
+    pub bytes: Bytes,
+    pub format: OutputFormat,
+    pub etag: String,
+    pub width: u32,
+    pub height: u32,
+    pub timings: StageTimings,
+    /// Time spent fetching the source for this rendition.
+    pub fetch: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum CacheValue {
+    Source(Arc<SourceEntry>),
+    Rendition(Arc<RenditionEntry>),
+}
+
+impl CacheValue {
+    fn weight(&self) -> u32 {
+        let len = match self {
+            CacheValue::Source(s) => s.bytes.len(),
+            CacheValue::Rendition(r) => r.bytes.len(),
+        };
+        // Count a fixed overhead per entry so that tiny entries are not free.
+        u32::try_from(len.saturating_add(256)).unwrap_or(u32::MAX)
+    }
+}
+
+/// Strong ETag: a 128-bit content hash.
+pub fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    inner: moka::future::Cache<CacheKey, CacheValue>,
+}
+
+impl Cache {
+    pub fn new(capacity_bytes: u64) -> Cache {
+        Cache {
+            inner: moka::future::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|_k: &CacheKey, v: &CacheValue| v.weight())
+                .build(),
+        }
+    }
+
+    /// The cached value for `key`, or the result of `init`, computed once for all concurrent
+    /// callers. Returns whether the value came from the cache.
+    pub async fn get_or_try<F>(&self, key: CacheKey, init: F) -> Result<(CacheValue, bool)>
+    where
+        F: Future<Output = Result<CacheValue>>,
+    {
+        if let Some(v) = self.inner.get(&key).await {
+            return Ok((v, true));
+        }
+        let entry = self
+            .inner
+            .entry(key)
+            .or_try_insert_with(init)
+            .await
+            .map_err(|e: Arc<Error>| (*e).clone())?;
+        let fresh = entry.is_fresh();
+        Ok((entry.into_value(), !fresh))
+    }
+
+    /// Bytes currently held (after pending maintenance).
+    pub async fn weighted_size(&self) -> u64 {
+        self.inner.run_pending_tasks().await;
+        self.inner.weighted_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn src_key(k: &str) -> CacheKey {
+        CacheKey::Source {
+            key: k.into(),
+            version: "1".into(),
+        }
+    }
+
+    fn entry(len: usize) -> CacheValue {
+        CacheValue::Source(Arc::new(SourceEntry {
+            bytes: Bytes::from(vec![0u8; len]),
+            etag: etag_of(b""),
+        }))
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_compute_once() {
+        let cache = Cache::new(1 << 20);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_try(src_key("a"), async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Ok(entry(10))
+                    })
+                    .await
+                    .map(|(_, hit)| hit)
+            }));
+        }
+        let mut misses = 0;
+        for t in tasks {
+            if !t.await.unwrap().unwrap() {
+                misses += 1;
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(misses, 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached() {
+        let cache = Cache::new(1 << 20);
+        let err = cache
+            .get_or_try(src_key("b"), async { Err(Error::NotFound) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 404);
+        let (_, hit) = cache
+            .get_or_try(src_key("b"), async { Ok(entry(1)) })
+            .await
+            .unwrap();
+        assert!(!hit);
+    }
+
+    #[tokio::test]
+    async fn capacity_is_in_bytes() {
+        let cache = Cache::new(10_000);
+        for i in 0..20 {
+            cache
+                .get_or_try(src_key(&i.to_string()), async { Ok(entry(1000)) })
+                .await
+                .unwrap();
+        }
+        assert!(cache.weighted_size().await <= 10_000);
+    }
+}

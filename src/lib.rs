@@ -1,0 +1,25 @@
+//! imgfn: an on-the-fly image service for AWS Lambda Function URLs and local folders.
+//!
+//! A request `GET /photos/cat.jpg?w=400&fmt=webp` names an original (`photos/cat.jpg`) and a
+//! transformation; imgfn fetches the original, resizes it with SIMD (`fast_image_resize`),
+//! encodes it and answers with the raw image. The layout follows the path of a request:
+//!
+//! - [`params`]: the query string parsed into typed [`params::Params`] (the URL contract).
+//! - [`pipeline`]: the synchronous core: probe, plan ([`pipeline::geometry`]), decode,
+//!   resize, encode. No I/O, no async.
+//! - [`source`]: where originals come from (a local folder; S3).
+//! - [`cache`]: the warm in-memory cache of sources and renditions.
+//! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge.
+//! - [`server`]: the local HTTP server.
+//! - [`error`]: the one error enum and its HTTP mapping.
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod params;
+pub mod pipeline;
+pub mod server;
+pub mod source;
+
+pub use error::{Error, Result};

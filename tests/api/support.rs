@@ -1,0 +1,201 @@
+//! Test support: boot the real server on port 0, fetch, decode and compare pixels.
+
+use image::{DynamicImage, GenericImageView};
+use imgfn::app::AppState;
+use imgfn::config::Config;
+use imgfn::source::{fs::FsSource, Source};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// The real server over `testdata/` with default settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Config::with_root(testdata())).await
+    }
+
+    pub async fn spawn_with(config: Config) -> TestApp {
+        let fs = FsSource::new(&config.root).expect("root");
+        let state = Arc::new(AppState::new(config, Source::Fs(fs)));
+        let (addr, serving) = imgfn::server::bind(state, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind");
+        tokio::spawn(serving);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        TestApp { addr, client }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Reply {
+        self.get_with(path_and_query, &[]).await
+    }
+
+    pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.client.get(self.url(path_and_query));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> Reply {
+        let resp = self
+            .client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .expect("request");
+        Reply::from(resp).await
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    async fn from(resp: reqwest::Response) -> Reply {
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.header("content-type").unwrap_or("")
+    }
+
+    /// Decode the body as an image (AVIF through `avifdec`), asserting success.
+    pub fn image(&self) -> DynamicImage {
+        assert_eq!(
+            self.status,
+            200,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        decode_any(&self.body)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Assert a JSON error with this status and code.
+    pub fn assert_error(&self, status: u16, code: &str) -> serde_json::Value {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type(), "application/json");
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        let json = self.json();
+        assert_eq!(json["error"]["code"], code, "{json}");
+        assert!(json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        json
+    }
+}
+
+pub fn decode_any(bytes: &[u8]) -> DynamicImage {
+    if bytes.len() > 12 && &bytes[4..12] == b"ftypavif" {
+        return decode_avif(bytes);
+    }
+    image::load_from_memory(bytes).expect("decodable image")
+}
+
+/// AVIF has no pure-Rust decoder in our dependency tree; libavif's `avifdec` (Debian package
+/// libavif-bin, installed by scripts/test.sh) decodes it independently of our encoder.
+fn decode_avif(bytes: &[u8]) -> DynamicImage {
+    let dir = tempdir();
+    let input = dir.join("in.avif");
+    let output = dir.join("out.png");
+    std::fs::write(&input, bytes).unwrap();
+    let status = std::process::Command::new("avifdec")
+        .arg(&input)
+        .arg(&output)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("avifdec must be installed (apt-get install libavif-bin; scripts/test.sh does it)");
+    assert!(status.success(), "avifdec failed to decode our AVIF");
+    let img = image::open(&output).expect("avifdec output");
+    let _ = std::fs::remove_dir_all(&dir);
+    img
+}
+
+pub fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "imgfn-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Peak signal-to-noise ratio of two same-sized RGB renderings, in dB.
+pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "compare images of one size");
+    let (a, b) = (over_white(a), over_white(b));
+    let mse: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+/// What a viewer sees: RGBA composited over white (colour under transparency is meaningless).
+fn over_white(img: &DynamicImage) -> image::RgbImage {
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = f64::from(p[3]) / 255.0;
+        let c = |v: u8| (f64::from(v) * a + 255.0 * (1.0 - a)).round() as u8;
+        image::Rgb([c(p[0]), c(p[1]), c(p[2])])
+    })
+}
+
+/// An independent reference: decode with the `image` crate, orient, Lanczos3 resize.
+pub fn reference(file: &str, width: u32, height: u32) -> DynamicImage {
+    use image::ImageDecoder;
+    let bytes = std::fs::read(testdata().join(file)).unwrap();
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    let orientation = decoder.orientation().unwrap();
+    let mut img = DynamicImage::from_decoder(decoder).unwrap();
+    img.apply_orientation(orientation);
+    img.resize_exact(width, height, image::imageops::FilterType::Lanczos3)
+}

@@ -1,0 +1,320 @@
+//! What the pixels look like: sizes per fit/gravity/dpr, formats, orientation, alpha, colour.
+
+use crate::support::{psnr, reference, TestApp};
+use image::{GenericImageView, Pixel};
+
+#[tokio::test]
+async fn dimensions_for_every_fit_mode_and_dpr() {
+    let app = TestApp::spawn().await;
+    // small.jpg is 640x427.
+    let cases = [
+        ("w=200", (200, 133)),
+        ("h=100", (150, 100)),
+        ("w=200&h=200", (200, 200)),
+        ("w=200&h=200&fit=cover", (200, 200)),
+        ("w=200&h=200&fit=contain", (200, 133)),
+        ("w=200&h=200&fit=fill", (200, 200)),
+        ("w=200&h=200&fit=pad", (200, 200)),
+        ("w=2000&h=2000&fit=scale-down", (640, 427)),
+        ("w=1000&fit=scale-down", (640, 427)),
+        ("w=1000&h=1000&fit=contain", (1000, 667)),
+        ("w=100&dpr=2", (200, 133)),
+        ("w=100&h=50&dpr=1.5", (150, 75)),
+        ("w=100&h=100&dpr=3&fit=contain", (300, 200)),
+        ("fmt=png", (640, 427)),
+    ];
+    for (query, expected) in cases {
+        let img = app.get(&format!("/small.jpg?{query}")).await.image();
+        assert_eq!(img.dimensions(), expected, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn pad_fills_with_bg() {
+    let app = TestApp::spawn().await;
+    let img = app
+        .get("/small.jpg?w=200&h=200&fit=pad&bg=ff0000&fmt=png")
+        .await
+        .image()
+        .to_rgb8();
+    // The photo (200x133) is centred; the bands above and below are pure red.
+    assert_eq!(img.get_pixel(100, 5).0, [255, 0, 0]);
+    assert_eq!(img.get_pixel(100, 195).0, [255, 0, 0]);
+    assert_ne!(img.get_pixel(100, 100).0, [255, 0, 0]);
+}
+
+#[tokio::test]
+async fn gravity_chooses_the_kept_part() {
+    let app = TestApp::spawn().await;
+    // Square crops of a landscape photo: left, centre and right must match the reference
+    // crops of the same regions.
+    let full = reference("small.jpg", 640, 427);
+    for (gravity, x0) in [
+        ("left", 0u32),
+        ("center", 106),
+        ("right", 213),
+        ("0,0.5", 0),
+        ("1,0.5", 213),
+    ] {
+        let got = app
+            .get(&format!("/small.jpg?w=100&h=100&gravity={gravity}&fmt=png"))
+            .await
+            .image();
+        let want = full.crop_imm(x0, 0, 427, 427).resize_exact(
+            100,
+            100,
+            image::imageops::FilterType::Lanczos3,
+        );
+        let db = psnr(&got, &want);
+        assert!(db > 28.0, "gravity={gravity}: PSNR {db:.1} dB");
+    }
+}
+
+#[tokio::test]
+async fn resize_matches_an_independent_reference() {
+    let app = TestApp::spawn().await;
+    // PNG output: only the resize is compared, not a lossy encoder.
+    for (file, w) in [
+        ("small.jpg", 320u32),
+        ("large.jpg", 400),
+        ("alpha.png", 300),
+        ("gray.jpg", 200),
+    ] {
+        let got = app.get(&format!("/{file}?w={w}&fmt=png")).await.image();
+        let want = reference(file, got.width(), got.height());
+        let db = psnr(&got, &want);
+        assert!(
+            db > 32.0,
+            "{file}: PSNR {db:.1} dB against image::resize Lanczos3"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_output_format_has_its_magic_and_decodes() {
+    let app = TestApp::spawn().await;
+    let cases: [(&str, &str, &[u8], usize); 5] = [
+        ("jpeg", "image/jpeg", &[0xFF, 0xD8, 0xFF], 0),
+        ("jpg", "image/jpeg", &[0xFF, 0xD8, 0xFF], 0),
+        ("png", "image/png", b"\x89PNG\r\n\x1a\n", 0),
+        ("webp", "image/webp", b"WEBP", 8),
+        ("avif", "image/avif", b"ftypavif", 4),
+    ];
+    for (fmt, content_type, magic, at) in cases {
+        let r = app.get(&format!("/small.jpg?w=160&fmt={fmt}")).await;
+        assert_eq!(r.content_type(), content_type, "{fmt}");
+        assert_eq!(&r.body[at..at + magic.len()], magic, "{fmt}");
+        let img = r.image();
+        assert_eq!(img.dimensions(), (160, 107), "{fmt}");
+        let want = reference("small.jpg", 160, 107);
+        let db = psnr(&img, &want);
+        assert!(db > 26.0, "{fmt}: PSNR {db:.1} dB");
+    }
+    let gif = app.get("/small.jpg?w=160&fmt=gif").await;
+    assert_eq!(gif.content_type(), "image/gif");
+    assert_eq!(&gif.body[..6], b"GIF89a");
+    assert_eq!(gif.image().dimensions(), (160, 107));
+}
+
+#[tokio::test]
+async fn quality_changes_lossy_output() {
+    let app = TestApp::spawn().await;
+    for fmt in ["jpeg", "webp", "avif"] {
+        let low = app.get(&format!("/small.jpg?w=300&fmt={fmt}&q=20")).await;
+        let high = app.get(&format!("/small.jpg?w=300&fmt={fmt}&q=95")).await;
+        assert!(
+            low.body.len() < high.body.len(),
+            "{fmt}: q=20 {} >= q=95 {}",
+            low.body.len(),
+            high.body.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn fmt_auto_negotiates_from_accept() {
+    let app = TestApp::spawn().await;
+    let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    let old_safari = "image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
+    let cases = [
+        ("small.jpg", Some(chrome), "image/avif"),
+        ("small.jpg", Some(old_safari), "image/webp"),
+        ("small.jpg", Some("*/*"), "image/jpeg"),
+        ("small.jpg", None, "image/jpeg"),
+        ("alpha-small.png", Some("*/*"), "image/png"),
+        ("alpha-small.png", Some("image/webp"), "image/webp"),
+    ];
+    for (file, accept, expected) in cases {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        let r = app
+            .get_with(&format!("/{file}?w=120&fmt=auto"), &headers)
+            .await;
+        assert_eq!(r.content_type(), expected, "{file} {accept:?}");
+        assert_eq!(r.header("vary"), Some("Accept"));
+        assert_eq!(r.image().width(), 120);
+    }
+    // Explicit formats do not vary.
+    let r = app.get("/small.jpg?w=120&fmt=webp").await;
+    assert_eq!(r.header("vary"), None);
+}
+
+#[tokio::test]
+async fn exif_orientation_is_applied() {
+    let app = TestApp::spawn().await;
+    let upright = app.get("/small.jpg?w=200&fmt=png").await.image();
+    for file in [
+        "orient-3.jpg",
+        "orient-5.jpg",
+        "orient-6.jpg",
+        "orient-8.jpg",
+    ] {
+        let meta = app.get(&format!("/{file}?fmt=json")).await.json();
+        assert_eq!(
+            (meta["width"].as_u64(), meta["height"].as_u64()),
+            (Some(640), Some(427)),
+            "{file}"
+        );
+        let got = app.get(&format!("/{file}?w=200&fmt=png")).await.image();
+        assert_eq!(got.dimensions(), upright.dimensions(), "{file}");
+        let db = psnr(&got, &upright);
+        assert!(
+            db > 30.0,
+            "{file}: PSNR {db:.1} dB against the upright original"
+        );
+        // Cropping happens in displayed coordinates too.
+        let crop = app
+            .get(&format!("/{file}?w=100&h=100&gravity=left&fmt=png"))
+            .await
+            .image();
+        let want = app
+            .get("/small.jpg?w=100&h=100&gravity=left&fmt=png")
+            .await
+            .image();
+        assert!(psnr(&crop, &want) > 30.0, "{file}: cropped");
+    }
+}
+
+#[tokio::test]
+async fn alpha_is_kept_or_flattened_onto_bg() {
+    let app = TestApp::spawn().await;
+    for fmt in ["png", "webp"] {
+        let img = app
+            .get(&format!("/alpha-small.png?w=200&fmt={fmt}"))
+            .await
+            .image();
+        assert!(img.color().has_alpha(), "{fmt} lost alpha");
+        let rgba = img.to_rgba8();
+        assert!(
+            rgba.pixels().any(|p| p[3] == 0),
+            "{fmt}: no transparent pixel"
+        );
+        assert!(rgba.pixels().any(|p| p[3] == 255), "{fmt}: no opaque pixel");
+    }
+    // JPEG: transparent areas become bg. The corners of alpha-small.png are transparent.
+    let img = app
+        .get("/alpha-small.png?w=200&fmt=jpeg&bg=00ff00")
+        .await
+        .image()
+        .to_rgb8();
+    let corner = img.get_pixel(1, 1).channels().to_vec();
+    assert!(
+        corner[0] < 20 && corner[1] > 235 && corner[2] < 20,
+        "corner {corner:?}"
+    );
+    // Default bg is white.
+    let img = app
+        .get("/alpha-small.png?w=200&fmt=jpeg")
+        .await
+        .image()
+        .to_rgb8();
+    assert!(img.get_pixel(1, 1).0.iter().all(|&c| c > 240));
+}
+
+#[tokio::test]
+async fn every_source_kind_becomes_8bit_srgb() {
+    let app = TestApp::spawn().await;
+    // (file, the photo it shows, minimum PSNR against that photo's reference)
+    for (file, photo, min_psnr) in [
+        ("cmyk.jpg", "small.jpg", 24.0),
+        ("deep.png", "small.jpg", 35.0),
+        ("palette.png", "palette.png", 35.0),
+    ] {
+        let meta = app.get(&format!("/{file}?fmt=json")).await.json();
+        let w = meta["width"].as_u64().unwrap() as u32;
+        let got = app.get(&format!("/{file}?w={w}&fmt=png")).await.image();
+        assert!(
+            matches!(
+                got.color(),
+                image::ColorType::Rgb8 | image::ColorType::Rgba8
+            ),
+            "{file}: {:?}",
+            got.color()
+        );
+        let want = reference(photo, got.width(), got.height());
+        let db = psnr(&got, &want);
+        assert!(db > min_psnr, "{file}: PSNR {db:.1} dB against {photo}");
+    }
+    let gray = app.get("/gray.jpg?w=100&fmt=jpeg").await.image();
+    assert_eq!(gray.width(), 100);
+    for (file, w) in [
+        ("still.webp", 100),
+        ("tiny.png", 1),
+        ("wide.png", 500),
+        ("jpeg-named.png", 100),
+    ] {
+        let r = app.get(&format!("/{file}?w={w}")).await;
+        assert_eq!(r.image().width(), w, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn animated_gif_gives_its_first_frame() {
+    let app = TestApp::spawn().await;
+    let got = app.get("/animated.gif?fmt=png").await.image();
+    let bytes = std::fs::read(crate::support::testdata().join("animated.gif")).unwrap();
+    let first = image::load_from_memory(&bytes).unwrap();
+    assert_eq!(got.dimensions(), first.dimensions());
+    assert!(psnr(&got, &first) > 40.0);
+}
+
+#[tokio::test]
+async fn metadata_is_never_copied() {
+    let app = TestApp::spawn().await;
+    let original = app.get("/orient-6.jpg").await;
+    assert!(
+        contains(&original.body, b"Exif"),
+        "fixture should carry EXIF"
+    );
+    for fmt in ["jpeg", "png", "webp", "avif"] {
+        let r = app.get(&format!("/orient-6.jpg?w=100&fmt={fmt}")).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            !contains(&r.body, b"Exif") && !contains(&r.body, b"GPS"),
+            "{fmt} kept EXIF"
+        );
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn metadata_json_reads_the_header() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/alpha.png?fmt=json").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type(), "application/json");
+    let m = r.json();
+    let size = std::fs::metadata(crate::support::testdata().join("alpha.png"))
+        .unwrap()
+        .len();
+    assert_eq!(m["format"], "png");
+    assert_eq!(m["has_alpha"], true);
+    assert_eq!(m["bytes"].as_u64(), Some(size));
+    assert_eq!(m["orientation"], 1);
+    let m = app.get("/orient-6.jpg?fmt=json").await.json();
+    assert_eq!(m["orientation"], 6);
+    assert_eq!(m["format"], "jpeg");
+    assert_eq!(m["has_alpha"], false);
+}
