@@ -117,6 +117,7 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::CorruptImage { public, .. } => public.clone(),
+            Error::InvalidParam { message, .. } => message.clone(),
             Error::Upstream(_) => "the image store failed; try again".into(),
             Error::UpstreamTimeout(_) => "the image store did not answer in time".into(),
             Error::Internal(_) => "internal error".into(),
