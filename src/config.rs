@@ -15,6 +15,22 @@ pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 << 20;
 pub const DEFAULT_MAX_SOURCE_PIXELS: u64 = 100_000_000;
 pub const DEFAULT_MAX_OUTPUT_SIDE: u32 = 8192;
 pub const DEFAULT_AVIF_SPEED: u8 = 8;
+pub const DEFAULT_S3_TIMEOUT_MS: u64 = 5000;
+pub const DEFAULT_REVALIDATE_SECS: u64 = 10;
+pub const DEFAULT_RENDITIONS_PREFIX: &str = "_renditions/";
+/// Lambda's buffered responses are at most 6 MB *after* base64 (4/3) and the JSON envelope.
+pub const BUFFERED_RESPONSE_BUDGET: u64 = 4_400_000;
+/// Lambda's streamed responses: 20 MiB is the default maximum of a streamed response.
+pub const STREAM_RESPONSE_BUDGET: u64 = 20 << 20;
+
+/// How the Function URL returns responses (must match `InvokeMode` in template.yaml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvokeMode {
+    /// Raw bytes streamed after a metadata prelude: no base64, up to 20 MiB by default.
+    ResponseStream,
+    /// One JSON document with a base64 body (`isBase64Encoded`): at most 6 MB.
+    Buffered,
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,6 +82,40 @@ pub struct Config {
           value_parser = clap::value_parser!(u8).range(1..=10))]
     pub avif_speed: u8,
 
+    /// S3 bucket of originals; when set, originals come from S3 instead of `--root`.
+    #[arg(long, env = "IMGFN_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Key prefix of originals in the bucket (e.g. `originals/`).
+    #[arg(long, env = "IMGFN_PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Key prefix where outputs above the response budget are stored for a redirect.
+    #[arg(long, env = "IMGFN_RENDITIONS_PREFIX", default_value = DEFAULT_RENDITIONS_PREFIX)]
+    pub renditions_prefix: String,
+
+    /// Use path-style S3 URLs (`http://host/bucket/key`), for S3-compatible servers.
+    #[arg(long, env = "IMGFN_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub s3_path_style: bool,
+
+    /// Timeout of every S3 call, body included, in milliseconds.
+    #[arg(long, env = "IMGFN_S3_TIMEOUT_MS", default_value_t = DEFAULT_S3_TIMEOUT_MS)]
+    pub s3_timeout_ms: u64,
+
+    /// How long a known S3 object version (ETag) is trusted before it is checked again.
+    #[arg(long, env = "IMGFN_REVALIDATE_SECS", default_value_t = DEFAULT_REVALIDATE_SECS)]
+    pub revalidate_secs: u64,
+
+    /// Function URL invoke mode (Lambda only).
+    #[arg(long, env = "IMGFN_INVOKE_MODE", value_enum, default_value_t = InvokeMode::ResponseStream)]
+    pub invoke_mode: InvokeMode,
+
+    /// Largest response body sent directly; a larger one is answered with a 302 to a presigned
+    /// S3 GET (S3 source only). Default: none locally; under Lambda, what the invoke mode allows.
+    #[arg(long, env = "IMGFN_MAX_RESPONSE_BYTES")]
+    pub max_response_bytes: Option<u64>,
+
     /// Log format: text or json.
     #[arg(long, env = "IMGFN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -84,6 +134,14 @@ impl Config {
             max_output_side: DEFAULT_MAX_OUTPUT_SIDE,
             workers: None,
             avif_speed: DEFAULT_AVIF_SPEED,
+            bucket: None,
+            prefix: String::new(),
+            renditions_prefix: DEFAULT_RENDITIONS_PREFIX.into(),
+            s3_path_style: false,
+            s3_timeout_ms: DEFAULT_S3_TIMEOUT_MS,
+            revalidate_secs: DEFAULT_REVALIDATE_SECS,
+            invoke_mode: InvokeMode::ResponseStream,
+            max_response_bytes: None,
             log_format: LogFormat::Text,
         }
     }
@@ -99,6 +157,14 @@ impl Config {
                 avif_speed: self.avif_speed,
             },
         }
+    }
+
+    /// The response budget under Lambda: the explicit setting, or what the invoke mode allows.
+    pub fn lambda_response_budget(&self) -> u64 {
+        self.max_response_bytes.unwrap_or(match self.invoke_mode {
+            InvokeMode::ResponseStream => STREAM_RESPONSE_BUDGET,
+            InvokeMode::Buffered => BUFFERED_RESPONSE_BUDGET,
+        })
     }
 
     pub fn workers(&self) -> usize {

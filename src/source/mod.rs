@@ -5,6 +5,7 @@
 //! error types.
 
 pub mod fs;
+pub mod s3;
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -62,26 +63,113 @@ pub struct Stat {
     pub size: u64,
 }
 
-/// The configured backend. An enum rather than a trait object: there are few backends and
-/// the handler stays free of boxing.
+/// A storage backend. An enum rather than a trait object: there are few backends and the
+/// handler stays free of boxing.
 #[derive(Debug)]
-pub enum Source {
+pub enum Backend {
     Fs(fs::FsSource),
+    S3(s3::S3Source),
+}
+
+/// The configured backend, with its versions remembered for the revalidation interval.
+pub struct Source {
+    backend: Backend,
+    /// Known versions, trusted for the revalidation interval (S3 only: a local stat is cheap).
+    stats: Option<moka::future::Cache<Key, Stat>>,
 }
 
 impl Source {
-    /// Cheap existence and version check (no body is read).
+    /// A local folder, stat'ed on every request.
+    pub fn fs(fs: fs::FsSource) -> Source {
+        Source {
+            backend: Backend::Fs(fs),
+            stats: None,
+        }
+    }
+
+    /// An S3 bucket whose object versions (ETags) are trusted for `revalidate`; a replaced
+    /// original is served from the warm cache at most that long.
+    pub fn s3(s3: s3::S3Source, revalidate: std::time::Duration) -> Source {
+        let stats = (!revalidate.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(revalidate)
+                .build()
+        });
+        Source {
+            backend: Backend::S3(s3),
+            stats,
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The S3 backend, when that is what serves the originals.
+    pub fn as_s3(&self) -> Option<&s3::S3Source> {
+        match &self.backend {
+            Backend::S3(s) => Some(s),
+            Backend::Fs(_) => None,
+        }
+    }
+
+    /// Existence, size and version, without reading the body.
     pub async fn stat(&self, key: &Key) -> Result<Stat> {
-        match self {
-            Source::Fs(s) => s.stat(key).await,
+        // S3 futures are large (tens of KB); boxing keeps them off the task's stack.
+        let fresh = async {
+            match &self.backend {
+                Backend::Fs(s) => s.stat(key).await,
+                Backend::S3(s) => Box::pin(s.stat(key)).await,
+            }
+        };
+        match &self.stats {
+            None => fresh.await,
+            Some(stats) => stats
+                .try_get_with(key.clone(), fresh)
+                .await
+                .map_err(|e: std::sync::Arc<Error>| (*e).clone()),
         }
     }
 
     /// Read the whole original; refuses bodies over `max_bytes` before reading them.
     pub async fn fetch(&self, key: &Key, max_bytes: u64) -> Result<Bytes> {
-        match self {
-            Source::Fs(s) => s.fetch(key, max_bytes).await,
+        match &self.backend {
+            Backend::Fs(s) => s.fetch(key, max_bytes).await,
+            Backend::S3(s) => Box::pin(s.fetch(key, max_bytes)).await,
         }
+    }
+}
+
+/// Build the configured source: S3 when a bucket is set, else the local folder.
+pub async fn from_config(config: &crate::config::Config) -> std::result::Result<Source, String> {
+    match &config.bucket {
+        Some(bucket) => {
+            let timeout = std::time::Duration::from_millis(config.s3_timeout_ms.max(1));
+            let client =
+                Box::pin(s3::S3Source::client_from_env(config.s3_path_style, timeout)).await;
+            let settings = s3::S3Settings {
+                bucket: bucket.clone(),
+                prefix: config.prefix.clone(),
+                renditions_prefix: config.renditions_prefix.clone(),
+                timeout,
+            };
+            Ok(Source::s3(
+                s3::S3Source::new(client, settings),
+                std::time::Duration::from_secs(config.revalidate_secs),
+            ))
+        }
+        None => fs::FsSource::new(&config.root)
+            .map(Source::fs)
+            .map_err(|e| format!("cannot serve {}: {e}", config.root.display())),
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 

@@ -1,0 +1,260 @@
+//! Originals from S3 (or any S3-compatible store), plus presigned GETs and offloaded renditions.
+//!
+//! The client is built once at cold start. Every call runs under a timeout; S3's answers are
+//! normalised: missing key → `NotFound` (S3 says 403 instead of 404 unless the role may
+//! `s3:ListBucket`: the SAM template grants it), denied → `Forbidden`, throttling, 5xx and
+//! connection failures → `Upstream`, timeouts → `UpstreamTimeout`.
+
+use super::{too_large, Key, Stat};
+use crate::error::{Error, Result};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use bytes::Bytes;
+use std::future::Future;
+use std::time::Duration;
+
+/// How long presigned URLs stay valid.
+pub const PRESIGN_EXPIRY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Prepended to every key (e.g. `originals/`).
+    pub prefix: String,
+    /// Where oversized outputs are written (e.g. `_renditions/`).
+    pub renditions_prefix: String,
+    /// Bound on every S3 call, body included.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Source {
+    client: aws_sdk_s3::Client,
+    settings: S3Settings,
+}
+
+impl S3Source {
+    pub fn new(client: aws_sdk_s3::Client, settings: S3Settings) -> S3Source {
+        S3Source { client, settings }
+    }
+
+    /// Build the client from the standard AWS environment (region, credentials,
+    /// `AWS_ENDPOINT_URL_S3`), with imgfn's timeouts and an optional path-style switch.
+    pub async fn client_from_env(path_style: bool, timeout: Duration) -> aws_sdk_s3::Client {
+        let (retry, timeouts) = call_policy(timeout);
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(retry)
+            .load()
+            .await;
+        let conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    pub fn settings(&self) -> &S3Settings {
+        &self.settings
+    }
+
+    fn object_key(&self, key: &Key) -> String {
+        format!("{}{}", self.settings.prefix, key.as_str())
+    }
+
+    /// Run one S3 call under the configured timeout.
+    async fn timed<T>(&self, what: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.settings.timeout, call)
+            .await
+            .map_err(|_| {
+                Error::UpstreamTimeout(format!(
+                    "s3 {what}: no answer in {:?}",
+                    self.settings.timeout
+                ))
+            })?
+    }
+
+    pub async fn stat(&self, key: &Key) -> Result<Stat> {
+        let object = self.object_key(key);
+        self.timed("head", async {
+            let head = self
+                .client
+                .head_object()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .send()
+                .await
+                .map_err(|e| classify("head", e))?;
+            Ok(Stat {
+                version: head.e_tag().unwrap_or_default().to_string(),
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+            })
+        })
+        .await
+    }
+
+    pub async fn fetch(&self, key: &Key, max_bytes: u64) -> Result<Bytes> {
+        let object = self.object_key(key);
+        self.timed("get", async {
+            let resp = self
+                .client
+                .get_object()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .send()
+                .await
+                .map_err(|e| classify("get", e))?;
+            // Refuse before reading the body.
+            let declared = resp.content_length().unwrap_or(0).max(0) as u64;
+            if declared > max_bytes {
+                return Err(too_large(declared, max_bytes));
+            }
+            let body = resp
+                .body
+                .collect()
+                .await
+                .map_err(|e| Error::Upstream(format!("s3 get body: {e}")))?
+                .into_bytes();
+            if body.len() as u64 > max_bytes {
+                return Err(too_large(body.len() as u64, max_bytes));
+            }
+            Ok(body)
+        })
+        .await
+    }
+
+    /// A presigned GET (300 s) for an original, optionally as a download named `filename`.
+    pub async fn presign_original(&self, key: &Key, filename: Option<&str>) -> Result<String> {
+        self.presign_get(&self.object_key(key), filename).await
+    }
+
+    async fn presign_get(&self, object: &str, filename: Option<&str>) -> Result<String> {
+        let config = PresigningConfig::expires_in(PRESIGN_EXPIRY)
+            .map_err(|e| Error::Internal(format!("presign config: {e}")))?;
+        let mut req = self
+            .client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(object);
+        if let Some(name) = filename {
+            req = req.response_content_disposition(content_disposition(name));
+        }
+        let presigned = req
+            .presigned(config)
+            .await
+            .map_err(|e| Error::Internal(format!("presign: {e}")))?;
+        Ok(presigned.uri().to_string())
+    }
+
+    /// Store an oversized output once under the renditions prefix (named by its content
+    /// hash, so it is written at most once) and return a presigned GET for it.
+    pub async fn offload(&self, name: &str, body: Bytes, content_type: &str) -> Result<String> {
+        let object = format!("{}{}", self.settings.renditions_prefix, name);
+        self.timed("put rendition", async {
+            let exists = self
+                .client
+                .head_object()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .send()
+                .await;
+            match exists {
+                Ok(_) => {}
+                Err(e) if status_of(&e) == Some(404) => {
+                    self.client
+                        .put_object()
+                        .bucket(&self.settings.bucket)
+                        .key(&object)
+                        .content_type(content_type)
+                        .body(body.into())
+                        .send()
+                        .await
+                        .map_err(|e| classify("put rendition", e))?;
+                }
+                Err(e) => return Err(classify("head rendition", e)),
+            }
+            Ok(())
+        })
+        .await?;
+        self.presign_get(&object, None).await
+    }
+}
+
+/// Retries and timeouts of every S3 call. A Function URL caller is waiting: one quick retry
+/// for a dropped connection or a 5xx, then fail fast (502) rather than back off for seconds.
+pub fn call_policy(
+    timeout: Duration,
+) -> (
+    aws_config::retry::RetryConfig,
+    aws_config::timeout::TimeoutConfig,
+) {
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(2)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(100));
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2).min(timeout))
+        .operation_attempt_timeout(timeout)
+        .operation_timeout(timeout)
+        .build();
+    (retry, timeouts)
+}
+
+/// `attachment; filename="..."` with a safe ASCII fallback and the UTF-8 form (RFC 6266).
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Map an SDK error to imgfn's few upstream errors; the detail is kept for the logs.
+fn classify<E>(what: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = status_of(&e);
+    let code = e.code().unwrap_or("").to_string();
+    let detail = format!(
+        "s3 {what}: {} (status {status:?}, code {code:?})",
+        aws_sdk_s3::error::DisplayErrorContext(&e)
+    );
+    match (&e, status) {
+        (SdkError::TimeoutError(_), _) => Error::UpstreamTimeout(detail),
+        (SdkError::DispatchFailure(f), _) if f.is_timeout() => Error::UpstreamTimeout(detail),
+        (_, Some(404)) => Error::NotFound,
+        (_, Some(403)) => Error::Forbidden("access to this image is denied".into()),
+        _ if code == "NoSuchKey" || code == "NotFound" => Error::NotFound,
+        _ => Error::Upstream(detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe() {
+        assert_eq!(
+            content_disposition("cat.jpg"),
+            "attachment; filename=\"cat.jpg\"; filename*=UTF-8''cat%2Ejpg"
+        );
+        let d = content_disposition("a\"b\r\nc ü.jpg");
+        assert!(
+            d.starts_with("attachment; filename=\"a_b__c _.jpg\""),
+            "{d}"
+        );
+        assert!(!d.contains('\n'));
+    }
+}
