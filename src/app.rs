@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::params::{Accepted, FormatParam, OutputFormat, Params};
 use crate::pipeline::{self, Settings, SourceFormat, StageTimings};
-use crate::source::{Key, Source};
+use crate::source::{s3::S3Source, Key, Source};
 use bytes::Bytes;
 use fast_image_resize::Resizer;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -29,6 +29,8 @@ pub struct AppState {
     cpu: Semaphore,
     /// Resizers keep their scratch buffers between requests.
     resizers: Mutex<Vec<Resizer>>,
+    /// Bodies above this many bytes are redirected to a presigned S3 GET (S3 source only).
+    response_budget: Option<u64>,
 }
 
 impl AppState {
@@ -38,9 +40,16 @@ impl AppState {
             settings: config.settings(),
             cpu: Semaphore::new(config.workers()),
             resizers: Mutex::new(Vec::new()),
+            response_budget: config.max_response_bytes,
             source,
             config,
         }
+    }
+
+    /// The S3 backend when `len` bytes are too many to answer directly.
+    fn offload_target(&self, len: u64) -> Option<&S3Source> {
+        let budget = self.response_budget?;
+        (len > budget).then(|| self.source.as_s3()).flatten()
     }
 
     fn take_resizer(&self) -> Resizer {
@@ -189,6 +198,9 @@ async fn route(
     }
 
     if params.is_empty() {
+        if let Some(s3) = state.offload_target(stat.size) {
+            return Ok(redirect(&Box::pin(s3.presign_original(&key, None)).await?));
+        }
         let (source, fetch) = fetch_source(state, &key, &stat.version).await?;
         trace.fetch = Some(fetch);
         let format = SourceFormat::detect(&source.bytes)?;
@@ -247,6 +259,12 @@ async fn route(
     trace.cache_hit = Some(hit);
     trace.fetch = Some(r.fetch);
     trace.stages = Some(r.timings);
+    if let Some(s3) = state.offload_target(r.bytes.len() as u64) {
+        // Named by content hash: written once, whoever asks again gets the same object.
+        let name = format!("{}.{}", r.etag.trim_matches('"'), r.format.name());
+        let url = Box::pin(s3.offload(&name, r.bytes.clone(), r.format.content_type())).await?;
+        return Ok(redirect(&url));
+    }
     Ok(image_response(
         req.headers(),
         r.bytes.clone(),
@@ -334,6 +352,22 @@ async fn render_rendition(
         timings: rendered.timings,
         fetch,
     })))
+}
+
+/// A 302 to a presigned URL; shared caches must not keep it past the URL's expiry.
+fn redirect(location: &str) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::FOUND;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
+    set_content_length(&mut resp);
+    resp
 }
 
 /// Does `If-None-Match` list `etag` (weak comparison, as RFC 9110 asks for this header)?

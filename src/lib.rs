@@ -10,13 +10,14 @@
 //! - [`source`]: where originals come from (a local folder; S3).
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
 //! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge.
-//! - [`server`]: the local HTTP server.
+//! - [`server`]: the local HTTP server; [`lambda`]: Function URL events, same handler.
 //! - [`error`]: the one error enum and its HTTP mapping.
 
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod lambda;
 pub mod params;
 pub mod pipeline;
 pub mod server;

@@ -1,4 +1,6 @@
 //! The `imgfn` command: `serve` (local HTTP server) and `transform` (one file).
+// The AWS SDK's deeply nested futures exceed the default layout query depth.
+#![recursion_limit = "256"]
 
 use clap::{Parser, Subcommand};
 use imgfn::config::{Config, LogFormat};
@@ -71,10 +73,14 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(config) => serve(config),
-        Command::Transform(args) => transform(args),
+    // Under Lambda the runtime starts us with no arguments: configuration is the environment.
+    let result = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        lambda()
+    } else {
+        match Cli::parse().command {
+            Command::Serve(config) => serve(config),
+            Command::Transform(args) => transform(args),
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -85,22 +91,56 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
-    init_tracing(config.log_format);
-    let fs = source::fs::FsSource::new(&config.root)
-        .map_err(|e| format!("cannot serve {}: {e}", config.root.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    runtime.block_on(async move {
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
+
+/// Cold start: config, tracing, the SDK client. Nothing else is done before the first event.
+fn lambda() -> Result<(), String> {
+    #[derive(Parser)]
+    struct FromEnv {
+        #[command(flatten)]
+        config: Config,
+    }
+    let mut config = FromEnv::try_parse_from(["imgfn"])
+        .map_err(|e| e.to_string())?
+        .config;
+    // CloudWatch Logs Insights wants JSON unless told otherwise.
+    if std::env::var_os("IMGFN_LOG_FORMAT").is_none() {
+        config.log_format = LogFormat::Json;
+    }
+    config.max_response_bytes = Some(config.lambda_response_budget());
+    if config.bucket.is_none() {
+        return Err("IMGFN_BUCKET must name the bucket of originals under Lambda".into());
+    }
+    init_tracing(config.log_format);
+    runtime()?.block_on(async move {
+        let source = source::from_config(&config).await?;
+        let mode = config.invoke_mode;
+        let state = Arc::new(AppState::new(config, source));
+        imgfn::lambda::run(state, mode)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    init_tracing(config.log_format);
+    runtime()?.block_on(async move {
+        let source = source::from_config(&config).await?;
         let addr = config.addr;
-        let root = fs.root().display().to_string();
-        let state = Arc::new(AppState::new(config, source::Source::Fs(fs)));
+        let origin = match &config.bucket {
+            Some(b) => format!("s3://{b}/{}", config.prefix),
+            None => config.root.display().to_string(),
+        };
+        let state = Arc::new(AppState::new(config, source));
         let (local, serving) = server::bind(state, addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        tracing::info!(addr = %local, root, "imgfn listening on http://{local}/");
+        tracing::info!(addr = %local, origin, "imgfn listening on http://{local}/");
         tokio::select! {
             () = serving => {}
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
