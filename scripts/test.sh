@@ -1,25 +1,71 @@
 #!/usr/bin/env bash
-# The one test command (README): installs what the tests need, then lint + the whole suite.
-# Works on a fresh Debian machine with the Rust toolchain; safe to re-run.
+# The one test command (README). On a fresh Debian machine with the Rust toolchain it installs
+# what the tests need, starts the real components they talk to, and runs lint and the suite:
+#   - apt: nasm (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our
+#     AVIF output independently), curl
+#   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
+#   - PyPI: cargo-lambda (the Lambda runtime emulator) and cfn-lint (template.yaml)
+# Safe to re-run; installs are skipped when present. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+step() { echo "==> $*"; }
 
-# System packages: nasm (SIMD assembly of libjpeg-turbo and rav1e), avifdec (the tests decode
-# our AVIF output with libavif, independently of our encoder).
 need=()
 command -v nasm >/dev/null || need+=(nasm)
 command -v avifdec >/dev/null || need+=(libavif-bin)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "==> installing ${need[*]}"
-  sudo_if_needed apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${need[@]}" >/dev/null
+  step "apt-get install ${need[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-echo "==> cargo fmt --check"
+PY_SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export PATH="$PATH:$PY_SCRIPTS:$HOME/.local/bin"
+if ! command -v cargo-lambda >/dev/null || ! command -v cfn-lint >/dev/null; then
+  step "pip install cargo-lambda cfn-lint"
+  python3 -m pip install -q --disable-pip-version-check cargo-lambda cfn-lint
+fi
+scripts/garage.sh install
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy"
+step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
-echo "==> cargo test"
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "build"
+cargo test --locked --no-run --quiet
+cargo build --locked --quiet --bin imgfn
+
+# Real components, stopped whatever happens.
+LAMBDA_PID=
+cleanup() {
+  if [ -n "$LAMBDA_PID" ]; then kill -- "-$LAMBDA_PID" 2>/dev/null || true; fi
+  scripts/garage.sh stop || true
+}
+trap cleanup EXIT
+
+step "start Garage (S3 on 127.0.0.1:3900)"
+eval "$(scripts/garage.sh start)"
+
+step "start cargo lambda watch (Function URLs on 127.0.0.1:9000)"
+export IMGFN_TEST_LAMBDA_URL=http://127.0.0.1:9000/lambda-url/imgfn
+export IMGFN_TEST_LAMBDA_PREFIX=lambda/
+IMGFN_BUCKET=$IMGFN_TEST_BUCKET IMGFN_PREFIX=$IMGFN_TEST_LAMBDA_PREFIX IMGFN_S3_PATH_STYLE=true \
+  IMGFN_MAX_RESPONSE_BYTES=200000 \
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000 --ignore-changes \
+  >target/lambda-watch.log 2>&1 &
+LAMBDA_PID=$!
+# Ready when the function itself answers (a JSON 404 for a missing key).
+for i in $(seq 1 150); do
+  if curl -s --max-time 60 "$IMGFN_TEST_LAMBDA_URL/ready-check" | grep -q '"not_found"'; then break; fi
+  [ "$i" -lt 150 ] || { echo "cargo lambda watch did not start" >&2; tail -20 target/lambda-watch.log >&2; exit 1; }
+  sleep 1
+done
+
+step "cargo test"
 cargo test --locked "$@"

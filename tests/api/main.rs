@@ -3,5 +3,7 @@
 
 mod errors;
 mod http_semantics;
+mod lambda;
+mod s3;
 mod support;
 mod transform;

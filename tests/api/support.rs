@@ -3,7 +3,7 @@
 use image::{DynamicImage, GenericImageView};
 use imgfn::app::AppState;
 use imgfn::config::Config;
-use imgfn::source::{fs::FsSource, Source};
+use imgfn::source::Source;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,14 +24,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
-        let fs = FsSource::new(&config.root).expect("root");
-        let state = Arc::new(AppState::new(config, Source::Fs(fs)));
-        let (addr, serving) = imgfn::server::bind(state, "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("bind");
-        tokio::spawn(serving);
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        TestApp { addr, client }
+        let source = imgfn::source::from_config(&config).await.expect("source");
+        Self::spawn_source(config, source).await
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -198,4 +192,163 @@ pub fn reference(file: &str, width: u32, height: u32) -> DynamicImage {
     let mut img = DynamicImage::from_decoder(decoder).unwrap();
     img.apply_orientation(orientation);
     img.resize_exact(width, height, image::imageops::FilterType::Lanczos3)
+}
+
+impl TestApp {
+    /// The real server over an explicit source.
+    pub async fn spawn_source(config: Config, source: Source) -> TestApp {
+        let state = Arc::new(AppState::new(config, source));
+        let (addr, serving) = imgfn::server::bind(state, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind");
+        tokio::spawn(serving);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp { addr, client }
+    }
+}
+
+/// The S3-compatible test server started by scripts/test.sh (Garage on 127.0.0.1), and a
+/// key prefix of this test's own.
+pub struct S3Env {
+    pub bucket: String,
+    pub prefix: String,
+    pub client: aws_sdk_s3::Client,
+}
+
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: the S3 tests need the Garage server that scripts/test.sh starts \
+             (or run `eval \"$(scripts/garage.sh start)\"` first)"
+        )
+    })
+}
+
+impl S3Env {
+    /// A fresh prefix for one test.
+    pub async fn new(test: &str) -> S3Env {
+        Self::with_prefix(&format!("t-{test}-{}-{}/", std::process::id(), unique())).await
+    }
+
+    pub async fn with_prefix(prefix: &str) -> S3Env {
+        let bucket = required_env("IMGFN_TEST_BUCKET");
+        required_env("AWS_ENDPOINT_URL_S3");
+        let client =
+            imgfn::source::s3::S3Source::client_from_env(true, std::time::Duration::from_secs(10))
+                .await;
+        S3Env {
+            bucket,
+            prefix: prefix.to_string(),
+            client,
+        }
+    }
+
+    pub async fn put(&self, key: &str, bytes: &[u8]) {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{key}", self.prefix))
+            .body(bytes.to_vec().into())
+            .send()
+            .await
+            .expect("upload to the test S3 server");
+    }
+
+    pub async fn put_fixture(&self, file: &str) {
+        self.put(file, &std::fs::read(testdata().join(file)).unwrap())
+            .await;
+    }
+
+    /// Server config reading this test's prefix of the bucket.
+    pub fn config(&self) -> Config {
+        let mut config = Config::with_root(testdata());
+        config.bucket = Some(self.bucket.clone());
+        config.prefix = self.prefix.clone();
+        config.s3_path_style = true;
+        config.renditions_prefix = format!("{}_renditions/", self.prefix);
+        config
+    }
+
+    fn settings(bucket: &str, timeout_ms: u64) -> imgfn::source::s3::S3Settings {
+        imgfn::source::s3::S3Settings {
+            bucket: bucket.to_string(),
+            prefix: String::new(),
+            renditions_prefix: "_renditions/".into(),
+            timeout: std::time::Duration::from_millis(timeout_ms),
+        }
+    }
+
+    /// A source for an S3 endpoint other than the test server (dead, stalled).
+    pub async fn source_at(endpoint: &str, bucket: &str, timeout_ms: u64) -> Source {
+        // The production retry and timeout policy, pointed at another endpoint.
+        let policy = imgfn::source::s3::call_policy(std::time::Duration::from_millis(timeout_ms));
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("garage"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "GK1", "s", None, None, "test",
+            ))
+            .retry_config(policy.0)
+            .timeout_config(policy.1)
+            .build();
+        let s3 = imgfn::source::s3::S3Source::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            Self::settings(bucket, timeout_ms),
+        );
+        Source::s3(s3, std::time::Duration::ZERO)
+    }
+
+    /// A source for the test server with other credentials.
+    pub fn source_with_credentials(&self, key: &str, secret: String, timeout_ms: u64) -> Source {
+        let conf = self
+            .client
+            .config()
+            .to_builder()
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                key, secret, None, None, "test",
+            ))
+            .build();
+        let mut settings = Self::settings(&self.bucket, timeout_ms);
+        settings.prefix = self.prefix.clone();
+        Source::s3(
+            imgfn::source::s3::S3Source::new(aws_sdk_s3::Client::from_conf(conf), settings),
+            std::time::Duration::ZERO,
+        )
+    }
+}
+
+fn unique() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+impl TestApp {
+    /// Send a request line exactly as given (HTTP clients normalise `..` and `%2e%2e` away,
+    /// which would hide traversal attempts). Returns the status and the body.
+    pub async fn raw_get(&self, target: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let req = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        sock.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        sock.read_to_end(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A real S3-compatible server (Garage) on 127.0.0.1 for the tests and for local development.
+#   scripts/garage.sh install   cargo install garage (once; ~8 min cold on 2 cores)
+#   scripts/garage.sh start     start a fresh single-node server; prints `export` lines
+#   scripts/garage.sh stop      stop it
+# Keys and bucket are fixed test values: this server only ever listens on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GARAGE_VERSION=2.5.0
+DIR=${GARAGE_DIR:-target/garage}
+PORT=${GARAGE_S3_PORT:-3900}
+RPC_PORT=$((PORT + 1))
+ADMIN_PORT=$((PORT + 3))
+export GARAGE_DEFAULT_ACCESS_KEY=GK0123456789abcdef01234567
+export GARAGE_DEFAULT_SECRET_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+export GARAGE_DEFAULT_BUCKET=${GARAGE_BUCKET:-imgfn-test}
+
+garage_bin() {
+  if command -v garage >/dev/null && garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+    command -v garage
+  elif [ -x "$HOME/.cargo/bin/garage" ]; then
+    echo "$HOME/.cargo/bin/garage"
+  fi
+}
+
+install() {
+  if [ -z "$(garage_bin)" ]; then
+    echo "==> cargo install garage@$GARAGE_VERSION (one-time, several minutes)" >&2
+    cargo install "garage@$GARAGE_VERSION" --locked --quiet
+  fi
+}
+
+stop() {
+  if [ -f "$DIR/pid" ]; then
+    kill "$(cat "$DIR/pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$(cat "$DIR/pid")" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$DIR/pid"
+  fi
+}
+
+start() {
+  install
+  stop
+  rm -rf "$DIR"
+  mkdir -p "$DIR/meta" "$DIR/data"
+  cat > "$DIR/garage.toml" <<TOML
+metadata_dir = "$PWD/$DIR/meta"
+data_dir = "$PWD/$DIR/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$RPC_PORT"
+rpc_public_addr = "127.0.0.1:$RPC_PORT"
+rpc_secret = "$(printf '%064d' 0 | tr 0 a)"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$PORT"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$ADMIN_PORT"
+TOML
+  "$(garage_bin)" -c "$DIR/garage.toml" server --single-node --default-bucket >"$DIR/log" 2>&1 &
+  echo $! > "$DIR/pid"
+  # Ready when a signed listing of the default bucket succeeds.
+  for i in $(seq 1 150); do
+    if curl -sf -o /dev/null --aws-sigv4 "aws:amz:garage:s3" \
+         -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+         --user "$GARAGE_DEFAULT_ACCESS_KEY:$GARAGE_DEFAULT_SECRET_KEY" \
+         "http://127.0.0.1:$PORT/$GARAGE_DEFAULT_BUCKET?list-type=2"; then
+      break
+    fi
+    [ "$i" -lt 150 ] || { echo "garage did not become ready" >&2; tail -20 "$DIR/log" >&2; exit 1; }
+    kill -0 "$(cat "$DIR/pid")" 2>/dev/null || { tail -20 "$DIR/log" >&2; exit 1; }
+    sleep 0.2
+  done
+  cat <<ENV
+export AWS_ACCESS_KEY_ID=$GARAGE_DEFAULT_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$GARAGE_DEFAULT_SECRET_KEY
+export AWS_REGION=garage
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$PORT
+export IMGFN_TEST_BUCKET=$GARAGE_DEFAULT_BUCKET
+ENV
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,143 @@
+//! The real Lambda runtime path: `cargo lambda watch` (started by scripts/test.sh) runs the
+//! binary as a Lambda and serves Function URL requests; its answers must be the local
+//! server's, byte for byte, whatever the caller's Accept header.
+
+use crate::support::{required_env, testdata, S3Env, TestApp};
+use image::GenericImageView;
+
+/// One Lambda execution environment handles one event at a time, and the emulator does not
+/// cope with overlapping invocations either: the Lambda tests take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Lambda {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    base: String,
+    client: reqwest::Client,
+    /// The local server over the same bucket and prefix, for comparison.
+    local: TestApp,
+}
+
+impl Lambda {
+    async fn new() -> Lambda {
+        let turn = ONE_AT_A_TIME.lock().await;
+        let base = required_env("IMGFN_TEST_LAMBDA_URL");
+        let s3 = S3Env::with_prefix(&required_env("IMGFN_TEST_LAMBDA_PREFIX")).await;
+        for f in ["small.jpg", "alpha-small.png", "medium.jpg"] {
+            s3.put_fixture(f).await;
+        }
+        s3.put(
+            "photos/my cat.jpg",
+            &std::fs::read(testdata().join("small.jpg")).unwrap(),
+        )
+        .await;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(300)) // the first request waits for the build
+            .build()
+            .unwrap();
+        Lambda {
+            _turn: turn,
+            base,
+            client,
+            local: TestApp::spawn_with(s3.config()).await,
+        }
+    }
+
+    async fn get(&self, path: &str, accept: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        req.send().await.expect("lambda request")
+    }
+}
+
+const BROWSER_ACCEPT: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+
+#[tokio::test]
+async fn binary_bodies_arrive_byte_identical() {
+    let l = Lambda::new().await;
+    let paths = [
+        ("/small.jpg?w=120&fmt=jpeg", "image/jpeg"),
+        ("/alpha-small.png?w=120&fmt=png", "image/png"),
+        ("/small.jpg?w=120&fmt=webp", "image/webp"),
+        ("/small.jpg?w=120&fmt=avif", "image/avif"),
+        ("/small.jpg", "image/jpeg"),
+    ];
+    for (path, content_type) in paths {
+        let local = l.local.get(path).await;
+        assert_eq!(local.status, 200);
+        for accept in [None, Some("*/*"), Some(BROWSER_ACCEPT)] {
+            let resp = l.get(path, accept).await;
+            assert_eq!(resp.status(), 200, "{path} {accept:?}");
+            assert_eq!(
+                resp.headers()["content-type"],
+                content_type,
+                "{path} {accept:?}"
+            );
+            let body = resp.bytes().await.unwrap();
+            assert!(
+                body.as_ref() == local.body.as_slice(),
+                "{path} with Accept {accept:?}: bytes differ ({} vs {})",
+                body.len(),
+                local.body.len()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn query_parameters_and_keys_arrive_intact() {
+    let l = Lambda::new().await;
+    let resp = l
+        .get("/small.jpg?w=123&h=45&fit=fill&bg=%23ff0000&fmt=png", None)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let img = image::load_from_memory(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(img.dimensions(), (123, 45));
+    let resp = l.get("/photos/my%20cat.jpg?w=50&fmt=png", None).await;
+    assert_eq!(resp.status(), 200);
+    let auto = l
+        .get("/small.jpg?w=60&fmt=auto", Some(BROWSER_ACCEPT))
+        .await;
+    assert_eq!(auto.headers()["content-type"], "image/avif");
+    assert_eq!(auto.headers()["vary"], "Accept");
+}
+
+#[tokio::test]
+async fn errors_arrive_with_their_status_and_json() {
+    let l = Lambda::new().await;
+    for (path, status, code) in [
+        ("/nope.jpg?w=10", 404, "not_found"),
+        ("/small.jpg?w=0", 400, "invalid_parameter"),
+        ("/small.jpg?bogus=1", 400, "invalid_parameter"),
+        // (reqwest resolves %2e%2e itself, so a NUL stands in for the unsafe key here)
+        ("/small.jpg%00.png", 404, "not_found"),
+    ] {
+        let resp = l.get(path, None).await;
+        assert_eq!(resp.status(), status, "{path}");
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert_eq!(json["error"]["code"], code, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn outputs_above_the_budget_redirect_to_s3() {
+    // scripts/test.sh runs the Lambda with IMGFN_MAX_RESPONSE_BYTES=200000.
+    let l = Lambda::new().await;
+    let path = "/medium.jpg?w=1500&fmt=png";
+    let resp = l.get(path, None).await;
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let fetched = l.client.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200, "{location}");
+    let bytes = fetched.bytes().await.unwrap();
+    let local = l.local.get(path).await;
+    assert!(
+        bytes.as_ref() == local.body.as_slice(),
+        "redirected bytes differ from a direct answer"
+    );
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1500);
+}

@@ -1,0 +1,188 @@
+//! Against a real S3-compatible server (Garage on 127.0.0.1, started by scripts/test.sh):
+//! originals, versions, the 404/403/502/504 mapping, and oversized outputs redirected.
+
+use crate::support::{testdata, S3Env, TestApp};
+use image::GenericImageView;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn serves_originals_from_s3() {
+    let s3 = S3Env::new("serve").await;
+    s3.put_fixture("small.jpg").await;
+    s3.put(
+        "photos/my cat.jpg",
+        &std::fs::read(testdata().join("small.jpg")).unwrap(),
+    )
+    .await;
+    let app = TestApp::spawn_with(s3.config()).await;
+    assert_eq!(
+        app.get("/small.jpg?w=100").await.image().dimensions(),
+        (100, 67)
+    );
+    let original = app.get("/small.jpg").await;
+    assert_eq!(
+        original.body,
+        std::fs::read(testdata().join("small.jpg")).unwrap()
+    );
+    assert_eq!(original.content_type(), "image/jpeg");
+    assert_eq!(
+        app.get("/photos/my%20cat.jpg?w=64").await.image().width(),
+        64
+    );
+    let missing = app.get("/missing.jpg?w=10").await;
+    missing.assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn replaced_original_is_served_after_revalidation() {
+    let s3 = S3Env::new("replace").await;
+    s3.put(
+        "photo.jpg",
+        &std::fs::read(testdata().join("small.jpg")).unwrap(),
+    )
+    .await;
+    let mut config = s3.config();
+    config.revalidate_secs = 1;
+    let app = TestApp::spawn_with(config).await;
+    assert_eq!(
+        app.get("/photo.jpg?fmt=json").await.json()["orientation"],
+        1
+    );
+    let before = app.get("/photo.jpg?w=40&fmt=png").await;
+    s3.put(
+        "photo.jpg",
+        &std::fs::read(testdata().join("orient-6.jpg")).unwrap(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        app.get("/photo.jpg?fmt=json").await.json()["orientation"],
+        6
+    );
+    let after = app.get("/photo.jpg?w=40&fmt=png").await;
+    assert_ne!(
+        before.header("etag"),
+        after.header("etag"),
+        "new version, new rendition"
+    );
+}
+
+#[tokio::test]
+async fn size_limit_is_checked_before_reading() {
+    let s3 = S3Env::new("limit").await;
+    s3.put_fixture("small.jpg").await;
+    let mut config = s3.config();
+    config.max_source_bytes = 1000;
+    let app = TestApp::spawn_with(config).await;
+    let json = app
+        .get("/small.jpg?w=10")
+        .await
+        .assert_error(422, "limit_exceeded");
+    assert_eq!(json["error"]["limit"], "max_source_bytes");
+}
+
+#[tokio::test]
+async fn denied_access_is_403() {
+    let s3 = S3Env::new("denied").await;
+    s3.put_fixture("small.jpg").await;
+    // Same server, a key the server does not know: S3 answers 403.
+    let app = TestApp::spawn_source(
+        s3.config(),
+        s3.source_with_credentials("GK00000000000000000000dead", "0".repeat(64), 2000),
+    )
+    .await;
+    app.get("/small.jpg?w=10")
+        .await
+        .assert_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn dead_store_fails_fast_with_502() {
+    let s3 = S3Env::new("dead").await;
+    let dead = S3Env::source_at("http://127.0.0.1:9", &s3.bucket, 2000).await; // discard port: refused
+    let app = TestApp::spawn_source(s3.config(), dead).await;
+    let started = Instant::now();
+    let r = app.get("/small.jpg?w=10").await;
+    r.assert_error(502, "upstream_error");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn stalled_store_times_out_with_504() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let s3 = S3Env::new("stalled").await;
+    let stalled = S3Env::source_at(&format!("http://{addr}"), &s3.bucket, 500).await;
+    let app = TestApp::spawn_source(s3.config(), stalled).await;
+    let started = Instant::now();
+    let r = app.get("/small.jpg?w=10").await;
+    r.assert_error(504, "upstream_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Nothing wrong was cached: a healthy app on the same bucket serves it.
+    s3.put_fixture("small.jpg").await;
+    let healthy = TestApp::spawn_with(s3.config()).await;
+    assert_eq!(healthy.get("/small.jpg?w=10").await.status, 200);
+}
+
+#[tokio::test]
+async fn oversized_outputs_redirect_to_a_presigned_get() {
+    let s3 = S3Env::new("offload").await;
+    s3.put_fixture("medium.jpg").await;
+    let mut config = s3.config();
+    config.max_response_bytes = Some(200_000);
+    let app = TestApp::spawn_with(config).await;
+    let direct = TestApp::spawn_with(s3.config()).await;
+
+    // A big rendition is stored once under the renditions prefix and redirected to.
+    let path = "/medium.jpg?w=1600&fmt=png";
+    let r = app.get(path).await;
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    let location = r.header("location").unwrap().to_string();
+    assert!(location.contains("X-Amz-Expires=300"), "{location}");
+    assert!(location.contains("_renditions/"), "{location}");
+    let fetched = app.client.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    let bytes = fetched.bytes().await.unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        direct.get(path).await.body.as_slice(),
+        "same bytes as a direct answer"
+    );
+
+    // An original over the budget is redirected to the original itself.
+    let r = app.get("/medium.jpg").await;
+    assert_eq!(r.status, 302);
+    let bytes = app
+        .client
+        .get(r.header("location").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        std::fs::read(testdata().join("medium.jpg"))
+            .unwrap()
+            .as_slice()
+    );
+
+    // Small outputs are still answered directly.
+    assert_eq!(app.get("/medium.jpg?w=100").await.status, 200);
+}
