@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::params::{Accepted, FormatParam, OutputFormat, Params};
 use crate::pipeline::{self, Settings, SourceFormat, StageTimings};
+use crate::policy::Policy;
+use crate::signing;
 use crate::source::{s3::S3Source, Key, Source};
 use bytes::Bytes;
 use fast_image_resize::Resizer;
@@ -31,6 +33,11 @@ pub struct AppState {
     resizers: Mutex<Vec<Resizer>>,
     /// Bodies above this many bytes are redirected to a presigned S3 GET (S3 source only).
     response_budget: Option<u64>,
+    /// Allow-lists applied to every parsed request.
+    policy: Policy,
+    /// Megapixels that may be decoded at once; requests beyond it queue, then get a 503.
+    pixels: Semaphore,
+    pixel_budget_mp: u32,
 }
 
 impl AppState {
@@ -41,6 +48,9 @@ impl AppState {
             cpu: Semaphore::new(config.workers()),
             resizers: Mutex::new(Vec::new()),
             response_budget: config.max_response_bytes,
+            policy: config.policy(),
+            pixels: Semaphore::new(megapixels(config.pixel_budget) as usize),
+            pixel_budget_mp: megapixels(config.pixel_budget),
             source,
             config,
         }
@@ -65,6 +75,18 @@ impl AppState {
             pool.push(r);
         }
     }
+}
+
+/// Pixels in whole megapixels, rounded up (the unit of the decode budget).
+fn megapixels(pixels: u64) -> u32 {
+    u32::try_from(pixels.div_ceil(1_000_000).max(1)).unwrap_or(u32::MAX)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// What a request did, for its one log line and its `Server-Timing` header.
@@ -186,7 +208,12 @@ async fn route(
     }
     let key = Key::from_uri_path(req.uri().path())?;
     trace.key = Some(key.to_string());
-    let params = Params::parse(req.uri().query())?;
+    // Signatures first: an unsigned request costs no I/O at all.
+    if let Some(keys) = &state.config.signing_keys {
+        keys.verify(req.uri().path(), req.uri().query(), unix_now())?;
+    }
+    let query = signing::transformation_query(req.uri().query());
+    let params = state.policy.apply(Params::parse(query.as_deref())?)?;
     trace.params = Some(params.to_string());
 
     let stat = state.source.stat(&key).await?;
@@ -322,7 +349,21 @@ async fn render_rendition(
     choice: FormatChoice,
 ) -> Result<CacheValue> {
     let (source, fetch) = fetch_source(state, key, version).await?;
-    let _permit = state
+    // Header only: what the decode will cost, before admitting it.
+    let info = pipeline::probe(&source.bytes)?;
+    state.settings.limits.check_source(&info)?;
+    let weight = megapixels(info.stored_pixels()).min(state.pixel_budget_mp);
+    let timeout = Duration::from_millis(state.config.queue_timeout_ms);
+    let _pixels = tokio::time::timeout(timeout, state.pixels.acquire_many(weight))
+        .await
+        .map_err(|_| {
+            Error::Overloaded(format!(
+                "too many large images are being processed; waited {} ms",
+                state.config.queue_timeout_ms
+            ))
+        })?
+        .map_err(|_| Error::Internal("pixel budget closed".into()))?;
+    let _cpu = state
         .cpu
         .acquire()
         .await
@@ -332,10 +373,8 @@ async fn render_rendition(
     let params = params.clone();
     let bytes = source.bytes.clone();
     let (rendered, resizer) = tokio::task::spawn_blocking(move || {
-        let result = pipeline::probe(&bytes).and_then(|info| {
-            let format = resolve_format(choice, &info);
-            pipeline::render(&bytes, &info, &params, format, &settings, &mut resizer)
-        });
+        let format = resolve_format(choice, &info);
+        let result = pipeline::render(&bytes, &info, &params, format, &settings, &mut resizer);
         (result, resizer)
     })
     .await

@@ -4,6 +4,8 @@
 //! the plain values the core uses. The README's configuration table mirrors this file.
 
 use crate::pipeline::{EncodeOptions, Limits, Settings};
+use crate::policy::{Policy, SizePolicy};
+use crate::signing::SigningKeys;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -15,6 +17,10 @@ pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 64 << 20;
 pub const DEFAULT_MAX_SOURCE_PIXELS: u64 = 100_000_000;
 pub const DEFAULT_MAX_OUTPUT_SIDE: u32 = 8192;
 pub const DEFAULT_AVIF_SPEED: u8 = 8;
+pub const DEFAULT_MAX_OUTPUT_PIXELS: u64 = 50_000_000;
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 << 20;
+pub const DEFAULT_PIXEL_BUDGET: u64 = 200_000_000;
+pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_S3_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_REVALIDATE_SECS: u64 = 10;
 pub const DEFAULT_RENDITIONS_PREFIX: &str = "_renditions/";
@@ -72,6 +78,42 @@ pub struct Config {
     #[arg(long, env = "IMGFN_MAX_OUTPUT_SIDE", default_value_t = DEFAULT_MAX_OUTPUT_SIDE,
           value_parser = clap::value_parser!(u32).range(1..=16383))]
     pub max_output_side: u32,
+
+    /// Largest output in pixels (width x height, after `dpr`), checked before decoding.
+    #[arg(long, env = "IMGFN_MAX_OUTPUT_PIXELS", default_value_t = DEFAULT_MAX_OUTPUT_PIXELS)]
+    pub max_output_pixels: u64,
+
+    /// Largest encoded output in bytes.
+    #[arg(long, env = "IMGFN_MAX_OUTPUT_BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
+    pub max_output_bytes: u64,
+
+    /// Source pixels that may be decoded at once across all requests; the excess waits.
+    #[arg(long, env = "IMGFN_PIXEL_BUDGET", default_value_t = DEFAULT_PIXEL_BUDGET)]
+    pub pixel_budget: u64,
+
+    /// How long a request may wait for the pixel budget before a 503 with Retry-After.
+    #[arg(long, env = "IMGFN_QUEUE_TIMEOUT_MS", default_value_t = DEFAULT_QUEUE_TIMEOUT_MS)]
+    pub queue_timeout_ms: u64,
+
+    /// Signing keys `id:secret[,id:secret...]`: when set, every request needs a valid `sig`.
+    #[arg(long, env = "IMGFN_SIGNING_KEYS", hide_env_values = true)]
+    pub signing_keys: Option<SigningKeys>,
+
+    /// Allowed `w`/`h` values, e.g. `64,128,256,512,1024,2048`; empty allows all.
+    #[arg(long, env = "IMGFN_ALLOWED_SIZES", value_delimiter = ',')]
+    pub allowed_sizes: Vec<u32>,
+
+    /// What a size off the ladder gets: `snap` (up to the next rung) or `refuse`.
+    #[arg(long, env = "IMGFN_SIZE_POLICY", value_enum, default_value_t = SizePolicy::Snap)]
+    pub size_policy: SizePolicy,
+
+    /// Allowed `fmt` values, e.g. `webp,avif,jpeg,auto`; empty allows all.
+    #[arg(long, env = "IMGFN_ALLOWED_FORMATS", value_delimiter = ',')]
+    pub allowed_formats: Vec<String>,
+
+    /// Highest `q`; higher requests are lowered to it.
+    #[arg(long, env = "IMGFN_MAX_QUALITY", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_quality: Option<u8>,
 
     /// Images processed at once (CPU-bound work); default: the number of CPUs.
     #[arg(long, env = "IMGFN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -132,6 +174,15 @@ impl Config {
             max_source_bytes: DEFAULT_MAX_SOURCE_BYTES,
             max_source_pixels: DEFAULT_MAX_SOURCE_PIXELS,
             max_output_side: DEFAULT_MAX_OUTPUT_SIDE,
+            max_output_pixels: DEFAULT_MAX_OUTPUT_PIXELS,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            pixel_budget: DEFAULT_PIXEL_BUDGET,
+            queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
+            signing_keys: None,
+            allowed_sizes: Vec::new(),
+            size_policy: SizePolicy::Snap,
+            allowed_formats: Vec::new(),
+            max_quality: None,
             workers: None,
             avif_speed: DEFAULT_AVIF_SPEED,
             bucket: None,
@@ -152,11 +203,23 @@ impl Config {
             limits: Limits {
                 max_source_pixels: self.max_source_pixels,
                 max_output_side: self.max_output_side,
+                max_output_pixels: self.max_output_pixels,
+                max_output_bytes: self.max_output_bytes,
             },
             encode: EncodeOptions {
                 avif_speed: self.avif_speed,
             },
         }
+    }
+
+    /// The allow-lists, as the pure policy the handler applies.
+    pub fn policy(&self) -> Policy {
+        Policy::new(
+            self.allowed_sizes.clone(),
+            self.size_policy,
+            self.allowed_formats.clone(),
+            self.max_quality,
+        )
     }
 
     /// The response budget under Lambda: the explicit setting, or what the invoke mode allows.

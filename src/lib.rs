@@ -20,7 +20,9 @@ pub mod error;
 pub mod lambda;
 pub mod params;
 pub mod pipeline;
+pub mod policy;
 pub mod server;
+pub mod signing;
 pub mod source;
 
 pub use error::{Error, Result};

@@ -22,6 +22,23 @@ enum Command {
     Serve(Config),
     /// Run the pipeline on one local file.
     Transform(TransformArgs),
+    /// Sign a URL path and query with the first key of IMGFN_SIGNING_KEYS; prints the path.
+    Sign(SignArgs),
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Path and query to sign, exactly as the page will use it, e.g. '/photos/cat.jpg?w=400'.
+    path_and_query: String,
+    /// Add `exp` this many seconds from now.
+    #[arg(long)]
+    expires_in: Option<u64>,
+    /// Add `exp` at this Unix time (seconds).
+    #[arg(long, conflicts_with = "expires_in")]
+    expires_at: Option<u64>,
+    /// Signing keys `id:secret[,...]`; the first one signs.
+    #[arg(long, env = "IMGFN_SIGNING_KEYS", hide_env_values = true)]
+    signing_keys: imgfn::signing::SigningKeys,
 }
 
 #[derive(clap::Args)]
@@ -58,6 +75,16 @@ struct TransformArgs {
     /// AVIF encoder speed 1..=10.
     #[arg(long, default_value_t = imgfn::config::DEFAULT_AVIF_SPEED)]
     avif_speed: u8,
+    /// Benchmark: run the pipeline N times in-process (input already in memory) and print
+    /// one JSON line of timings; the last output is written to OUTPUT.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    repeat: Option<u32>,
+    /// With --repeat: time only the JPEG decode, at 1/--shrink scale.
+    #[arg(long, requires = "repeat")]
+    decode_only: bool,
+    /// DCT scale denominator for --decode-only (1, 2, 4 or 8).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=8))]
+    shrink: u32,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -80,6 +107,7 @@ fn main() -> std::process::ExitCode {
         match Cli::parse().command {
             Command::Serve(config) => serve(config),
             Command::Transform(args) => transform(args),
+            Command::Sign(args) => sign(args),
         }
     };
     match result {
@@ -149,6 +177,19 @@ fn serve(config: Config) -> Result<(), String> {
     })
 }
 
+fn sign(a: SignArgs) -> Result<(), String> {
+    if !a.path_and_query.starts_with('/') {
+        return Err("the path must start with `/`".into());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let expires = a.expires_at.or(a.expires_in.map(|s| now + s));
+    println!("{}", a.signing_keys.sign(&a.path_and_query, expires));
+    Ok(())
+}
+
 fn transform(a: TransformArgs) -> Result<(), String> {
     let pairs = [
         ("w", a.w),
@@ -185,8 +226,57 @@ fn transform(a: TransformArgs) -> Result<(), String> {
         ..Config::with_root(".").settings()
     };
     let mut resizer = fast_image_resize::Resizer::new();
-    let out = pipeline::render(&bytes, &info, &params, format, &settings, &mut resizer)
-        .map_err(|e| e.to_string())?;
+    let mut run = || -> Result<pipeline::Rendered, String> {
+        if a.decode_only {
+            let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
+            let px = pipeline::decode::decode(&bytes, &info, a.shrink, u64::MAX)
+                .map_err(|e| e.to_string())?;
+            return Ok(pipeline::Rendered {
+                bytes: Vec::new(),
+                format,
+                width: px.width,
+                height: px.height,
+                timings: pipeline::StageTimings::default(),
+            });
+        }
+        let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
+        pipeline::render(&bytes, &info, &params, format, &settings, &mut resizer)
+            .map_err(|e| e.to_string())
+    };
+    if a.decode_only && !matches!(a.shrink, 1 | 2 | 4 | 8) {
+        return Err("--shrink must be 1, 2, 4 or 8".into());
+    }
+    let out = match a.repeat {
+        None => run()?,
+        Some(n) => {
+            // Two untimed runs warm caches and the allocator, as the peers' harness does.
+            run()?;
+            run()?;
+            let mut times = Vec::with_capacity(n as usize);
+            let mut last = None;
+            for _ in 0..n {
+                let t = std::time::Instant::now();
+                let out = run()?;
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                last = Some(out);
+            }
+            times.sort_by(f64::total_cmp);
+            let out = last.ok_or("no run")?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "runs": n,
+                    "median_ms": times[times.len() / 2],
+                    "min_ms": times[0],
+                    "mean_ms": times.iter().sum::<f64>() / f64::from(n),
+                    "bytes": out.bytes.len(),
+                    "width": out.width,
+                    "height": out.height,
+                })
+            );
+            out
+        }
+    };
     std::fs::write(&a.output, &out.bytes).map_err(|e| format!("{}: {e}", a.output.display()))?;
     eprintln!(
         "{} -> {}x{} {} ({} bytes; decode {:.1} ms, resize {:.1} ms, encode {:.1} ms)",

@@ -32,6 +32,10 @@ pub struct Limits {
     pub max_source_pixels: u64,
     /// Largest output side in pixels (after `dpr`). Default 8192.
     pub max_output_side: u32,
+    /// Largest output in pixels. Default 50 MP.
+    pub max_output_pixels: u64,
+    /// Largest encoded output in bytes. Default 32 MiB.
+    pub max_output_bytes: u64,
 }
 
 impl Default for Limits {
@@ -39,6 +43,8 @@ impl Default for Limits {
         Limits {
             max_source_pixels: 100_000_000,
             max_output_side: 8192,
+            max_output_pixels: 50_000_000,
+            max_output_bytes: 32 << 20,
         }
     }
 }
@@ -54,6 +60,21 @@ impl Limits {
                     "the source is {w}x{h} ({} megapixels); at most {} megapixels are allowed",
                     info.stored_pixels() / 1_000_000,
                     self.max_source_pixels / 1_000_000
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuse a plan whose output has too many pixels (before any decoding).
+    pub fn check_plan(&self, plan: &Plan) -> Result<()> {
+        if plan.output_pixels() > self.max_output_pixels {
+            let (w, h) = plan.canvas;
+            return Err(Error::limit(
+                "max_output_pixels",
+                format!(
+                    "the output would be {w}x{h}; at most {} megapixels are allowed",
+                    self.max_output_pixels / 1_000_000
                 ),
             ));
         }
@@ -105,6 +126,7 @@ pub fn render(
     let limits = &settings.limits;
     limits.check_source(info)?;
     let plan = plan(info.display_size(), params, limits.max_output_side)?;
+    limits.check_plan(&plan)?;
     // Work in stored pixels: crop and resize first, rotate the small result last.
     let o = info.orientation;
     let crop = o.crop_to_stored(plan.crop, info.stored);
@@ -151,6 +173,16 @@ pub fn render(
     let t = Instant::now();
     let bytes = encode::encode(&ready, format, params.quality_for(format), settings.encode)?;
     let encode_time = t.elapsed();
+    if bytes.len() as u64 > limits.max_output_bytes {
+        return Err(Error::limit(
+            "max_output_bytes",
+            format!(
+                "the output is {} bytes; at most {} are allowed",
+                bytes.len(),
+                limits.max_output_bytes
+            ),
+        ));
+    }
 
     Ok(Rendered {
         bytes,

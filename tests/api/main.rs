@@ -5,5 +5,6 @@ mod errors;
 mod http_semantics;
 mod lambda;
 mod s3;
+mod security;
 mod support;
 mod transform;

@@ -1,0 +1,178 @@
+//! Signed URLs, allow-lists, cost limits and admission, through the real server.
+
+use crate::support::{testdata, TestApp};
+use imgfn::config::Config;
+use imgfn::signing::SigningKeys;
+
+const KEYS: &str = "k1:my-signing-secret-2026,k0:an-older-secret-still-valid";
+
+async fn signed_app() -> (TestApp, SigningKeys) {
+    let keys: SigningKeys = KEYS.parse().unwrap();
+    let mut config = Config::with_root(testdata());
+    config.signing_keys = Some(keys.clone());
+    (TestApp::spawn_with(config).await, keys)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn signed_urls_are_required_and_checked() {
+    let (app, keys) = signed_app().await;
+    let good = keys.sign("/small.jpg?w=100&fmt=webp", Some(now() + 300));
+    let r = app.get(&good).await;
+    assert_eq!(r.image().width(), 100);
+    // Unsigned, tampered, reordered, re-dated, expired, unknown key: all 403, never cached.
+    let sig = good.rsplit_once("&sig=").unwrap().1;
+    let exp = now() + 300;
+    let bad = [
+        "/small.jpg?w=100&fmt=webp".to_string(),
+        "/small.jpg".to_string(),
+        "/small.jpg?fmt=json".to_string(),
+        good.replace("w=100", "w=101"),
+        good.replace("w=100&fmt=webp", "fmt=webp&w=100"),
+        good.replace("small.jpg", "gray.jpg"),
+        format!("/small.jpg?w=100&fmt=webp&exp={}&sig={sig}", exp + 1000),
+        format!("{good}&q=99"),
+        keys.sign("/small.jpg?w=100", Some(now() - 1)),
+        good.replace("sig=k1.", "sig=k9."),
+    ];
+    for url in bad {
+        let r = app.get(&url).await;
+        r.assert_error(403, "forbidden");
+    }
+    // The older key still verifies (rotation), and a signed original works too.
+    let old: SigningKeys = "k0:an-older-secret-still-valid".parse().unwrap();
+    assert_eq!(
+        app.get(&old.sign("/small.jpg?w=64", None))
+            .await
+            .image()
+            .width(),
+        64
+    );
+    assert_eq!(app.get(&keys.sign("/small.jpg", None)).await.status, 200);
+    // Changing exp does not change the cache entry: same rendition, same ETag.
+    let a = app
+        .get(&keys.sign("/small.jpg?w=90", Some(now() + 100)))
+        .await;
+    let b = app
+        .get(&keys.sign("/small.jpg?w=90", Some(now() + 200)))
+        .await;
+    assert_eq!(a.header("etag"), b.header("etag"));
+    assert!(b.header("server-timing").unwrap().contains("hit"));
+}
+
+#[test]
+fn the_readme_worked_example_is_true() {
+    // README.md, section Security: this exact key, input and output.
+    let keys: SigningKeys = "k1:my-signing-secret-2026".parse().unwrap();
+    let signed = keys.sign("/photos/cat.jpg?w=400&fmt=webp", Some(1_800_000_000));
+    let expected = "/photos/cat.jpg?w=400&fmt=webp&exp=1800000000&sig=k1.S8aIAwZQa0WdhgtkvMNMdVDM-SYJgI8ZpzVO_enRAvw";
+    assert_eq!(signed, expected);
+    let readme = std::fs::read_to_string(testdata().join("../README.md")).unwrap();
+    assert!(
+        readme.contains(expected),
+        "README.md must show the worked example"
+    );
+}
+
+#[tokio::test]
+async fn allow_lists_bound_the_key_space() {
+    let mut config = Config::with_root(testdata());
+    config.allowed_sizes = vec![64, 128, 256];
+    config.allowed_formats = vec!["webp".into(), "jpeg".into(), "json".into()];
+    config.max_quality = Some(70);
+    let app = TestApp::spawn_with(config.clone()).await;
+    assert_eq!(
+        app.get("/small.jpg?w=100&fmt=webp").await.image().width(),
+        128
+    );
+    assert_eq!(
+        app.get("/small.jpg?w=65&fmt=jpeg").await.image().width(),
+        128
+    );
+    let a = app.get("/small.jpg?w=101&fmt=webp").await;
+    let b = app.get("/small.jpg?w=128&fmt=webp").await;
+    assert_eq!(
+        a.header("etag"),
+        b.header("etag"),
+        "snapped sizes share one cache entry"
+    );
+    app.get("/small.jpg?w=300")
+        .await
+        .assert_error(400, "invalid_parameter");
+    app.get("/small.jpg?w=64&fmt=png")
+        .await
+        .assert_error(400, "invalid_parameter");
+    let q99 = app.get("/small.jpg?w=128&fmt=jpeg&q=99").await;
+    let q70 = app.get("/small.jpg?w=128&fmt=jpeg&q=70").await;
+    assert_eq!(q99.body, q70.body, "q is lowered to the maximum");
+
+    config.size_policy = imgfn::policy::SizePolicy::Refuse;
+    let strict = TestApp::spawn_with(config).await;
+    strict
+        .get("/small.jpg?w=100&fmt=webp")
+        .await
+        .assert_error(400, "invalid_parameter");
+    assert_eq!(
+        strict.get("/small.jpg?w=64&fmt=webp").await.image().width(),
+        64
+    );
+}
+
+#[tokio::test]
+async fn output_limits_are_422_before_and_after_the_work() {
+    let mut config = Config::with_root(testdata());
+    config.max_output_pixels = 1_000_000;
+    config.max_output_bytes = 20_000;
+    let app = TestApp::spawn_with(config).await;
+    let json = app
+        .get("/small.jpg?w=2000&h=2000&fit=fill")
+        .await
+        .assert_error(422, "limit_exceeded");
+    assert_eq!(json["error"]["limit"], "max_output_pixels");
+    let json = app
+        .get("/small.jpg?w=600&fmt=png")
+        .await
+        .assert_error(422, "limit_exceeded");
+    assert_eq!(json["error"]["limit"], "max_output_bytes");
+    assert_eq!(app.get("/small.jpg?w=100").await.status, 200);
+}
+
+#[tokio::test]
+async fn decodes_are_admitted_against_a_pixel_budget() {
+    // Budget: one 20 MP decode at a time; a short queue, then 503.
+    let mut config = Config::with_root(testdata());
+    config.pixel_budget = 21_000_000;
+    config.queue_timeout_ms = 50;
+    let app = std::sync::Arc::new(TestApp::spawn_with(config).await);
+    let mut tasks = Vec::new();
+    for i in 0..8u32 {
+        let app = app.clone();
+        // PNG output of a 20 MP source: a full decode each, distinct sizes (no coalescing).
+        tasks.push(tokio::spawn(async move {
+            app.get(&format!("/large.jpg?w={}&fmt=png", 1500 + i)).await
+        }));
+    }
+    let mut ok = 0;
+    let mut shed = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            200 => ok += 1,
+            503 => {
+                r.assert_error(503, "overloaded");
+                assert_eq!(r.header("retry-after"), Some("1"));
+                shed += 1;
+            }
+            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(ok >= 1 && shed >= 1, "ok={ok} shed={shed}");
+    // Once the burst is over the next request is served.
+    assert_eq!(app.get("/large.jpg?w=1400&fmt=png").await.status, 200);
+}
