@@ -3,6 +3,8 @@
 #   scripts/garage.sh install   cargo install garage (once; ~8 min cold on 2 cores)
 #   scripts/garage.sh start     start a fresh single-node server; prints `export` lines
 #   scripts/garage.sh stop      stop it
+#   scripts/garage.sh restart   start it again with its data (after a stop)
+# GARAGE_DIR and GARAGE_S3_PORT (+1 RPC, +3 admin) select an instance (tests run a second one).
 # Keys and bucket are fixed test values: this server only ever listens on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +35,13 @@ install() {
 
 stop() {
   if [ -f "$DIR/pid" ]; then
-    kill "$(cat "$DIR/pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$(cat "$DIR/pid")" 2>/dev/null || break; sleep 0.1; done
+    local pid
+    pid=$(cat "$DIR/pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Graceful shutdown can take a while; a stopped server must really be gone.
+    kill -9 "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
     rm -f "$DIR/pid"
   fi
 }
@@ -44,6 +51,16 @@ start() {
   stop
   rm -rf "$DIR"
   mkdir -p "$DIR/meta" "$DIR/data"
+  write_config
+  launch
+}
+
+restart() {
+  stop
+  launch
+}
+
+write_config() {
   cat > "$DIR/garage.toml" <<TOML
 metadata_dir = "$PWD/$DIR/meta"
 data_dir = "$PWD/$DIR/data"
@@ -61,6 +78,9 @@ root_domain = ".s3.garage.localhost"
 [admin]
 api_bind_addr = "127.0.0.1:$ADMIN_PORT"
 TOML
+}
+
+launch() {
   "$(garage_bin)" -c "$DIR/garage.toml" server --single-node --default-bucket >"$DIR/log" 2>&1 &
   echo $! > "$DIR/pid"
   # Ready when a signed listing of the default bucket succeeds.
@@ -88,5 +108,6 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+  restart) restart ;;
+  *) echo "usage: $0 install|start|stop|restart" >&2; exit 2 ;;
 esac

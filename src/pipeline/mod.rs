@@ -209,3 +209,128 @@ pub fn metadata_json(info: &SourceInfo, source_bytes: usize) -> serde_json::Valu
         "orientation": info.orientation.exif(),
     })
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A real PNG of `w`x`h` (a gradient, optionally with alpha), encoded by the image crate.
+    fn png(w: u32, h: u32, alpha: bool) -> Vec<u8> {
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([
+                (x * 7) as u8,
+                (y * 5) as u8,
+                128,
+                if alpha { (x + y) as u8 } else { 255 },
+            ])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        let w = prop::option::of(1u32..=600);
+        let h = prop::option::of(1u32..=600);
+        let dpr = prop::option::of(prop_oneof![Just("1"), Just("1.5"), Just("2"), Just("3.25")]);
+        let fit = prop::option::of(prop_oneof![
+            Just("cover"),
+            Just("contain"),
+            Just("scale-down"),
+            Just("fill"),
+            Just("pad")
+        ]);
+        let gravity = prop::option::of(prop_oneof![
+            Just("left".to_string()),
+            Just("bottom-right".to_string()),
+            (0u32..=100, 0u32..=100).prop_map(|(x, y)| format!(
+                "{},{}",
+                f64::from(x) / 100.0,
+                f64::from(y) / 100.0
+            )),
+        ]);
+        let fmt = prop::option::of(prop_oneof![
+            Just("png"),
+            Just("jpeg"),
+            Just("webp"),
+            Just("gif")
+        ]);
+        (w, h, dpr, fit, gravity, fmt).prop_map(|(w, h, dpr, fit, gravity, fmt)| {
+            let mut parts = Vec::new();
+            if let Some(w) = w {
+                parts.push(format!("w={w}"));
+            }
+            if let Some(h) = h {
+                parts.push(format!("h={h}"));
+            }
+            if let Some(d) = dpr {
+                parts.push(format!("dpr={d}"));
+            }
+            if let Some(f) = fit {
+                parts.push(format!("fit={f}"));
+            }
+            if let Some(g) = gravity {
+                parts.push(format!("gravity={g}"));
+            }
+            parts.push(format!("fmt={}", fmt.unwrap_or("png")));
+            parts.join("&")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Every accepted parameter set yields an output of exactly the planned size, and
+        /// the plan stays within the limits.
+        #[test]
+        fn output_has_exactly_the_planned_size(
+            (sw, sh) in (1u32..=120, 1u32..=120),
+            alpha in any::<bool>(),
+            q in query(),
+        ) {
+            let params = Params::parse(Some(&q)).expect("generated queries are valid");
+            let limits = Limits { max_output_side: 1000, ..Limits::default() };
+            let bytes = png(sw, sh, alpha);
+            let info = probe(&bytes).expect("probe");
+            let Ok(plan) = plan(info.display_size(), &params, limits.max_output_side) else {
+                // Refused plans must be over a limit, never something else.
+                let err = plan(info.display_size(), &params, limits.max_output_side).unwrap_err();
+                prop_assert_eq!(err.status(), 422);
+                return Ok(());
+            };
+            prop_assert!(plan.canvas.0 <= 1000 && plan.canvas.1 <= 1000);
+            prop_assert!(plan.size.0 <= plan.canvas.0 && plan.size.1 <= plan.canvas.1);
+            let crop = plan.crop;
+            prop_assert!(crop.x >= 0.0 && crop.y >= 0.0);
+            prop_assert!(crop.x + crop.w <= f64::from(sw) + 1e-6 && crop.y + crop.h <= f64::from(sh) + 1e-6);
+            let format = match params.format {
+                Some(crate::params::FormatParam::Exact(f)) => f,
+                _ => OutputFormat::Png,
+            };
+            let settings = Settings { limits, ..Settings::default() };
+            let out = render(&bytes, &info, &params, format, &settings, &mut fast_image_resize::Resizer::new())
+                .expect("render");
+            prop_assert_eq!((out.width, out.height), plan.canvas);
+            let decoded = image::load_from_memory(&out.bytes).expect("decodable");
+            prop_assert_eq!((decoded.width(), decoded.height()), plan.canvas);
+        }
+
+        /// The parser never panics, and what it accepts round-trips through the canonical form.
+        #[test]
+        fn parser_is_total_and_canonical(raw in "[a-z=&%0-9.,#-]{0,40}") {
+            if let Ok(p) = Params::parse(Some(&raw)) {
+                let again = Params::parse(Some(&p.to_string())).expect("canonical form parses");
+                prop_assert_eq!(p, again);
+            }
+        }
+
+        #[test]
+        fn generated_queries_round_trip(q in query()) {
+            let p = Params::parse(Some(&q)).expect("valid");
+            prop_assert_eq!(Params::parse(Some(&p.to_string())).expect("canonical"), p);
+        }
+    }
+}

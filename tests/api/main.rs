@@ -2,6 +2,7 @@
 //! One test binary (see support.rs for the harness).
 
 mod errors;
+mod fault;
 mod http_semantics;
 mod lambda;
 mod s3;

@@ -1,0 +1,118 @@
+//! A fault test against a real S3-compatible server of its own: stopped mid-run, then
+//! restarted. Requests during the outage fail fast with 502/504; afterwards they succeed, and
+//! nothing wrong was cached.
+
+use crate::support::{testdata, TestApp};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PORT: &str = "3910";
+
+fn garage(cmd: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("scripts/garage.sh"))
+        .arg(cmd)
+        .env("GARAGE_DIR", root.join("target/garage-fault"))
+        .env("GARAGE_S3_PORT", PORT)
+        .output()
+        .expect("scripts/garage.sh");
+    assert!(
+        out.status.success(),
+        "garage.sh {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops the server even when an assertion fails.
+struct Stopper;
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        garage("stop");
+    }
+}
+
+#[tokio::test]
+async fn store_outage_fails_fast_and_recovers() {
+    let env = garage("start");
+    let _stop = Stopper;
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {env}"))
+            .to_string()
+    };
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("garage"))
+        .endpoint_url(var("AWS_ENDPOINT_URL_S3"))
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            var("AWS_ACCESS_KEY_ID"),
+            var("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "fault-test",
+        ))
+        .retry_config(imgfn::source::s3::call_policy(Duration::from_millis(1000)).0)
+        .timeout_config(imgfn::source::s3::call_policy(Duration::from_millis(1000)).1)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let bucket = var("IMGFN_TEST_BUCKET");
+    for f in ["small.jpg", "medium.jpg"] {
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(f)
+            .body(std::fs::read(testdata().join(f)).unwrap().into())
+            .send()
+            .await
+            .expect("upload");
+    }
+    let settings = imgfn::source::s3::S3Settings {
+        bucket: bucket.clone(),
+        prefix: String::new(),
+        renditions_prefix: "_renditions/".into(),
+        timeout: Duration::from_millis(1000),
+    };
+    // Revalidate every request, so the outage is seen even for cached renditions.
+    let source = imgfn::source::Source::s3(
+        imgfn::source::s3::S3Source::new(client, settings),
+        Duration::ZERO,
+    );
+    let app = TestApp::spawn_source(imgfn::config::Config::with_root(testdata()), source).await;
+
+    let before = app.get("/small.jpg?w=100&fmt=webp").await;
+    assert_eq!(before.status, 200);
+
+    garage("stop");
+    for path in [
+        "/small.jpg?w=100&fmt=webp",
+        "/small.jpg?w=120",
+        "/medium.jpg?w=50",
+        "/small.jpg",
+    ] {
+        let started = Instant::now();
+        let r = app.get(path).await;
+        assert!(
+            matches!(r.status, 502 | 504),
+            "{path} during the outage: {}",
+            r.status
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+
+    garage("restart");
+    let after = app.get("/small.jpg?w=100&fmt=webp").await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body, before.body, "same bytes after the outage");
+    for path in ["/small.jpg?w=120", "/medium.jpg?w=50"] {
+        assert_eq!(app.get(path).await.status, 200, "{path} after the outage");
+    }
+}
