@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 GARAGE_VERSION=2.5.0
 DIR=${GARAGE_DIR:-target/garage}
+case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
 PORT=${GARAGE_S3_PORT:-3900}
 RPC_PORT=$((PORT + 1))
 ADMIN_PORT=$((PORT + 3))
@@ -62,8 +63,8 @@ restart() {
 
 write_config() {
   cat > "$DIR/garage.toml" <<TOML
-metadata_dir = "$PWD/$DIR/meta"
-data_dir = "$PWD/$DIR/data"
+metadata_dir = "$DIR/meta"
+data_dir = "$DIR/data"
 db_engine = "sqlite"
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:$RPC_PORT"

@@ -69,3 +69,10 @@ done
 
 step "cargo test"
 cargo test --locked "$@"
+
+# Bounded fuzzing: always in CI, locally when FUZZ_SECONDS is set (it builds a sanitizer
+# copy of the crate, several minutes the first time).
+if [ "${CI:-}" = true ] || [ -n "${FUZZ_SECONDS:-}" ]; then
+  step "fuzz (${FUZZ_SECONDS:-60}s per target)"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+fi

@@ -1,0 +1,25 @@
+//! The decode path on arbitrary bytes: probe the header, then render a small thumbnail
+//! under tight limits. Every outcome must be an `Error`, never a panic or an abort.
+#![no_main]
+
+use imgfn::params::{OutputFormat, Params};
+use imgfn::pipeline::{self, Limits, Settings};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(info) = pipeline::probe(data) else {
+        return;
+    };
+    let settings = Settings {
+        limits: Limits {
+            max_source_pixels: 4_000_000,
+            max_output_side: 256,
+            max_output_pixels: 65_536,
+            max_output_bytes: 1 << 20,
+        },
+        ..Settings::default()
+    };
+    let params = Params::parse(Some("w=48&h=32&fit=cover")).expect("params");
+    let mut resizer = fast_image_resize::Resizer::new();
+    let _ = pipeline::render(data, &info, &params, OutputFormat::Png, &settings, &mut resizer);
+});
