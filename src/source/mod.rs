@@ -63,6 +63,9 @@ pub struct Stat {
     pub size: u64,
 }
 
+/// How long a local file's version (mtime and size) is trusted.
+pub const FS_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A storage backend. An enum rather than a trait object: there are few backends and the
 /// handler stays free of boxing.
 #[derive(Debug)]
@@ -74,32 +77,31 @@ pub enum Backend {
 /// The configured backend, with its versions remembered for the revalidation interval.
 pub struct Source {
     backend: Backend,
-    /// Known versions, trusted for the revalidation interval (S3 only: a local stat is cheap).
+    /// Known versions, trusted for the revalidation interval.
     stats: Option<moka::future::Cache<Key, Stat>>,
 }
 
 impl Source {
-    /// A local folder, stat'ed on every request.
+    /// A local folder, re-checked at most once per `FS_REVALIDATE`: a warm-cache hit then
+    /// costs no filesystem call, and an edited file shows within that second.
     pub fn fs(fs: fs::FsSource) -> Source {
-        Source {
-            backend: Backend::Fs(fs),
-            stats: None,
-        }
+        Self::with_revalidation(Backend::Fs(fs), FS_REVALIDATE)
     }
 
     /// An S3 bucket whose object versions (ETags) are trusted for `revalidate`; a replaced
     /// original is served from the warm cache at most that long.
     pub fn s3(s3: s3::S3Source, revalidate: std::time::Duration) -> Source {
+        Self::with_revalidation(Backend::S3(s3), revalidate)
+    }
+
+    fn with_revalidation(backend: Backend, revalidate: std::time::Duration) -> Source {
         let stats = (!revalidate.is_zero()).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(revalidate)
                 .build()
         });
-        Source {
-            backend: Backend::S3(s3),
-            stats,
-        }
+        Source { backend, stats }
     }
 
     pub fn backend(&self) -> &Backend {

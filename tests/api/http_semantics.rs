@@ -115,6 +115,8 @@ async fn replaced_original_is_not_served_stale() {
     let tmp = root.join("photo.tmp");
     std::fs::copy(testdata().join("orient-6.jpg"), &tmp).unwrap();
     std::fs::rename(&tmp, root.join("photo.jpg")).unwrap();
+    // A local file's version is trusted for imgfn::source::FS_REVALIDATE.
+    tokio::time::sleep(imgfn::source::FS_REVALIDATE + std::time::Duration::from_millis(100)).await;
     let after = app.get("/photo.jpg?w=50&fmt=png").await.image();
     assert_eq!(after.width(), 50);
     assert_eq!(
