@@ -43,22 +43,12 @@ async fn store_outage_fails_fast_and_recovers() {
             .unwrap_or_else(|| panic!("{name} in {env}"))
             .to_string()
     };
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("garage"))
-        .endpoint_url(var("AWS_ENDPOINT_URL_S3"))
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            var("AWS_ACCESS_KEY_ID"),
-            var("AWS_SECRET_ACCESS_KEY"),
-            None,
-            None,
-            "fault-test",
-        ))
-        .retry_config(imgfn::source::s3::call_policy(Duration::from_millis(1000)).0)
-        .timeout_config(imgfn::source::s3::call_policy(Duration::from_millis(1000)).1)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = crate::support::s3_client(
+        &var("AWS_ENDPOINT_URL_S3"),
+        &var("AWS_ACCESS_KEY_ID"),
+        &var("AWS_SECRET_ACCESS_KEY"),
+        1000,
+    );
     let bucket = var("IMGFN_TEST_BUCKET");
     for f in ["small.jpg", "medium.jpg"] {
         client

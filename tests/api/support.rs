@@ -284,23 +284,8 @@ impl S3Env {
 
     /// A source for an S3 endpoint other than the test server (dead, stalled).
     pub async fn source_at(endpoint: &str, bucket: &str, timeout_ms: u64) -> Source {
-        // The production retry and timeout policy, pointed at another endpoint.
-        let policy = imgfn::source::s3::call_policy(std::time::Duration::from_millis(timeout_ms));
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("garage"))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "GK1", "s", None, None, "test",
-            ))
-            .retry_config(policy.0)
-            .timeout_config(policy.1)
-            .build();
-        let s3 = imgfn::source::s3::S3Source::new(
-            aws_sdk_s3::Client::from_conf(conf),
-            Self::settings(bucket, timeout_ms),
-        );
+        let client = s3_client(endpoint, "GK1", "s", timeout_ms);
+        let s3 = imgfn::source::s3::S3Source::new(client, Self::settings(bucket, timeout_ms));
         Source::s3(s3, std::time::Duration::ZERO)
     }
 
@@ -351,4 +336,22 @@ impl TestApp {
             .unwrap_or_default();
         (status, body)
     }
+}
+
+/// An S3 client for a Garage endpoint with the production retry and timeout policy.
+pub fn s3_client(endpoint: &str, key: &str, secret: &str, timeout_ms: u64) -> aws_sdk_s3::Client {
+    let (retry, timeouts) =
+        imgfn::source::s3::call_policy(std::time::Duration::from_millis(timeout_ms));
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("garage"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "test",
+        ))
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
