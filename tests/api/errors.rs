@@ -1,6 +1,7 @@
 //! Every error status, with a JSON body, and never a 500 or a dead server.
 
 use crate::support::{tempdir, testdata, TestApp};
+use image::GenericImageView;
 use imgfn::config::Config;
 
 #[tokio::test]
@@ -109,6 +110,27 @@ async fn malformed_sources_get_their_status() {
             .await
             .assert_error(status, code);
     }
+    // Extreme aspect ratios: a 100 px wide thumbnail of a 20000x1 strip is 100x1; a
+    // 1x20000 strip at w=100 would be 100x2000000, over the output side limit.
+    assert_eq!(
+        app.get("/malformed/extreme-20000x1.png?w=100")
+            .await
+            .image()
+            .dimensions(),
+        (100, 1)
+    );
+    let json = app
+        .get("/malformed/extreme-1x20000.png?w=100")
+        .await
+        .assert_error(422, "limit_exceeded");
+    assert_eq!(json["error"]["limit"], "max_output_side");
+    assert_eq!(
+        app.get("/malformed/extreme-1x20000.png?h=500")
+            .await
+            .image()
+            .dimensions(),
+        (1, 500)
+    );
     // Untransformed, a non-image is still refused rather than served as an image.
     app.get("/malformed/not-an-image.jpg")
         .await
