@@ -33,13 +33,13 @@ scripts/garage.sh install
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features nasm -- -D warnings
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
 
 step "build"
-cargo test --locked --no-run --quiet
-cargo build --locked --quiet --bin imgfn
+cargo test --locked --features nasm --no-run --quiet
+cargo build --locked --features nasm --quiet --bin imgfn
 
 # Real components, stopped whatever happens.
 LAMBDA_PID=
@@ -57,7 +57,7 @@ export IMGFN_TEST_LAMBDA_URL=http://127.0.0.1:9000/lambda-url/imgfn
 export IMGFN_TEST_LAMBDA_PREFIX=lambda/
 IMGFN_BUCKET=$IMGFN_TEST_BUCKET IMGFN_PREFIX=$IMGFN_TEST_LAMBDA_PREFIX IMGFN_S3_PATH_STYLE=true \
   IMGFN_MAX_RESPONSE_BYTES=200000 \
-  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000 --ignore-changes \
+  setsid cargo lambda watch --features nasm --invoke-address 127.0.0.1 --invoke-port 9000 --ignore-changes \
   >target/lambda-watch.log 2>&1 &
 LAMBDA_PID=$!
 # Ready when the function itself answers (a JSON 404 for a missing key).
@@ -68,7 +68,7 @@ for i in $(seq 1 150); do
 done
 
 step "cargo test"
-cargo test --locked "$@"
+cargo test --locked --features nasm "$@"
 
 # Bounded fuzzing: always in CI, locally when FUZZ_SECONDS is set (it builds a sanitizer
 # copy of the crate, several minutes the first time).

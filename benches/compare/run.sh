@@ -5,7 +5,7 @@
 #
 # Installs its own tools (sharp from npm into benches/compare/scratch/, libvips-tools,
 # nginx, wrk, time, libavif-bin from apt, pillow+numpy from PyPI when missing), builds
-# imgfn with `cargo build --release`, runs W1-W9 and prints a Markdown table, also
+# imgfn with `cargo build --release --features nasm`, runs W1-W9 and prints a Markdown table, also
 # written to benches/compare/results.md. Raw results: benches/compare/scratch/results.jsonl.
 #
 # Knobs (environment):
@@ -53,6 +53,7 @@ START_TS=$(date +%s)
 # ---------------------------------------------------------------- tools
 need_apt=()
 command -v vipsthumbnail >/dev/null || need_apt+=(libvips-tools)
+command -v nasm >/dev/null || need_apt+=(nasm)  # full-speed x86 build of imgfn (SIMD JPEG, rav1e asm)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v wrk >/dev/null || need_apt+=(wrk)
 [ -x /usr/bin/time ] || need_apt+=(time)
@@ -100,8 +101,8 @@ log "sharp/libvips/node: $SHARP_INFO"
 
 # ---------------------------------------------------------------- imgfn
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  log "cargo build --release (may take a while on a cold target/)"
-  cargo build --release >&2
+  log "cargo build --release --features nasm (may take a while on a cold target/)"
+  cargo build --release --features nasm >&2
 fi
 [ -x "$IMGFN" ] || die "$IMGFN not found (build failed?)"
 "$IMGFN" transform --help 2>&1 | grep -q -- '--repeat' \
