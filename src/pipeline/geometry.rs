@@ -27,19 +27,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// True when the plan leaves the pixels as they are.
-    pub fn is_identity(&self, src: (u32, u32)) -> bool {
-        self.size == src
-            && self.canvas == src
-            && self.crop
-                == Rect {
-                    x: 0.0,
-                    y: 0.0,
-                    w: f64::from(src.0),
-                    h: f64::from(src.1),
-                }
-    }
-
     pub fn output_pixels(&self) -> u64 {
         u64::from(self.canvas.0) * u64::from(self.canvas.1)
     }

@@ -104,10 +104,6 @@ impl Source {
         Source { backend, stats }
     }
 
-    pub fn backend(&self) -> &Backend {
-        &self.backend
-    }
-
     /// The S3 backend, when that is what serves the originals.
     pub fn as_s3(&self) -> Option<&s3::S3Source> {
         match &self.backend {
