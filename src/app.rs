@@ -9,13 +9,16 @@ use crate::cache::{
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::gallery::{self, Dims, GalleryQuery};
 use crate::params::{Accepted, FormatParam, OutputFormat, Params};
 use crate::pipeline::{self, Settings, SourceFormat, StageTimings};
 use crate::policy::Policy;
 use crate::signing;
-use crate::source::{s3::S3Source, Key, Source};
+use crate::source::{s3::S3Source, Key, Listed, Source};
+use crate::uploads::{self, LocalGrant, UploadRequest};
 use bytes::Bytes;
 use fast_image_resize::Resizer;
+use futures_util::StreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +41,8 @@ pub struct AppState {
     /// Megapixels that may be decoded at once; requests beyond it queue, then get a 503.
     pixels: Semaphore,
     pixel_budget_mp: u32,
+    /// Gallery dimensions by key and version (header reads, never pixels).
+    dims: gallery::DimsCache,
 }
 
 impl AppState {
@@ -51,6 +56,7 @@ impl AppState {
             policy: config.policy(),
             pixels: Semaphore::new(megapixels(config.pixel_budget) as usize),
             pixel_budget_mp: megapixels(config.pixel_budget),
+            dims: gallery::dims_cache(),
             source,
             config,
         }
@@ -182,8 +188,11 @@ pub fn error_response(e: &Error) -> Response<Bytes> {
         HeaderValue::from_static("application/json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if matches!(e, Error::MethodNotAllowed) {
-        h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    if let Error::MethodNotAllowed(allow) = e {
+        h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if matches!(e, Error::Unauthorized(_)) {
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     if matches!(e, Error::Overloaded(_)) {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -203,8 +212,11 @@ async fn route(
     req: &Request<Bytes>,
     trace: &mut Trace,
 ) -> Result<Response<Bytes>> {
+    if let Some(builtin) = req.uri().path().strip_prefix("/_/") {
+        return route_builtin(state, req, builtin, trace).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Err(Error::MethodNotAllowed);
+        return Err(Error::MethodNotAllowed("GET, HEAD"));
     }
     let key = Key::from_uri_path(req.uri().path())?;
     trace.key = Some(key.to_string());
@@ -213,7 +225,8 @@ async fn route(
         keys.verify(req.uri().path(), req.uri().query(), unix_now())?;
     }
     let query = signing::transformation_query(req.uri().query());
-    let params = state.policy.apply(Params::parse(query.as_deref())?)?;
+    let (params, download) = Params::parse(query.as_deref())?.without_download();
+    let params = state.policy.apply(params)?;
     trace.params = Some(params.to_string());
 
     let stat = state.source.stat(&key).await?;
@@ -226,19 +239,24 @@ async fn route(
 
     if params.is_empty() {
         if let Some(s3) = state.offload_target(stat.size) {
-            return Ok(redirect(&Box::pin(s3.presign_original(&key, None)).await?));
+            // The key exists (stat above): only now is a URL signed for it.
+            let name = download.then(|| download_name(&key, None));
+            return Ok(redirect(
+                &Box::pin(s3.presign_original(&key, name.as_deref())).await?,
+            ));
         }
         let (source, fetch) = fetch_source(state, &key, &stat.version).await?;
         trace.fetch = Some(fetch);
         let format = SourceFormat::detect(&source.bytes)?;
-        return Ok(image_response(
+        let resp = image_response(
             req.headers(),
             source.bytes.clone(),
             format.content_type(),
             &source.etag,
             &state.config.cache_control,
             false,
-        ));
+        );
+        return Ok(attach(resp, download.then(|| download_name(&key, None))));
     }
 
     let choice = match params.format {
@@ -289,17 +307,331 @@ async fn route(
     if let Some(s3) = state.offload_target(r.bytes.len() as u64) {
         // Named by content hash: written once, whoever asks again gets the same object.
         let name = format!("{}.{}", r.etag.trim_matches('"'), r.format.name());
-        let url = Box::pin(s3.offload(&name, r.bytes.clone(), r.format.content_type())).await?;
+        let filename = download.then(|| download_name(&key, Some(r.format)));
+        let url = Box::pin(s3.offload(
+            &name,
+            r.bytes.clone(),
+            r.format.content_type(),
+            filename.as_deref(),
+        ))
+        .await?;
         return Ok(redirect(&url));
     }
-    Ok(image_response(
+    let resp = image_response(
         req.headers(),
         r.bytes.clone(),
         r.format.content_type(),
         &r.etag,
         &state.config.cache_control,
         matches!(choice, FormatChoice::Auto(_)),
+    );
+    Ok(attach(
+        resp,
+        download.then(|| download_name(&key, Some(r.format))),
     ))
+}
+
+/// The file name of a download: the key's last segment, with the output's extension when
+/// the image was transformed.
+fn download_name(key: &Key, format: Option<OutputFormat>) -> String {
+    let base = key.as_str().rsplit('/').next().unwrap_or(key.as_str());
+    match format {
+        None => base.to_string(),
+        Some(f) => {
+            let stem = base.rsplit_once('.').map_or(base, |(stem, _)| stem);
+            format!("{stem}.{}", f.extension())
+        }
+    }
+}
+
+/// Add `Content-Disposition: attachment` to a successful response when a download was asked.
+fn attach(mut resp: Response<Bytes>, filename: Option<String>) -> Response<Bytes> {
+    if let Some(name) = filename {
+        if resp.status() == StatusCode::OK {
+            if let Ok(v) = HeaderValue::from_str(&crate::source::s3::content_disposition(&name)) {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+        }
+    }
+    resp
+}
+
+/// Request bodies of the image API and `POST /_/uploads` are small; anything larger is
+/// refused unread. Local uploads (`PUT /_/uploads/<key>`) may carry up to the upload limit.
+pub const MAX_REQUEST_BODY: u64 = 1 << 20;
+
+/// What an edge must know before it reads a request body: the largest body it may read.
+/// A local upload's URL is checked here, so a forged or expired one is refused before a
+/// byte of its body is read.
+pub fn body_limit(state: &AppState, req: &Request<()>) -> Result<u64> {
+    if req.method() == Method::PUT && req.uri().path().starts_with("/_/uploads/") {
+        local_grant(state, req)?;
+        return Ok(state.config.max_upload_bytes);
+    }
+    Ok(MAX_REQUEST_BODY)
+}
+
+/// The routes under `/_/` (keys under `_/` are reserved for them).
+async fn route_builtin(
+    state: &AppState,
+    req: &Request<Bytes>,
+    path: &str,
+    trace: &mut Trace,
+) -> Result<Response<Bytes>> {
+    let method = req.method();
+    let read = method == Method::GET || method == Method::HEAD;
+    match path {
+        "uploads" if method == Method::POST => create_upload(state, req, trace).await,
+        "uploads" => Err(Error::MethodNotAllowed("POST")),
+        p if p.starts_with("uploads/") => {
+            if method != Method::PUT {
+                return Err(Error::MethodNotAllowed("PUT"));
+            }
+            local_upload(state, req, trace).await
+        }
+        "gallery" | "gallery.js" | "gallery.json" if !state.config.gallery_enabled() => {
+            Err(Error::NotFound)
+        }
+        "gallery" | "gallery.js" | "gallery.json" if !read => {
+            Err(Error::MethodNotAllowed("GET, HEAD"))
+        }
+        "gallery" => Ok(static_response(
+            gallery::PAGE_HTML,
+            "text/html; charset=utf-8",
+        )),
+        "gallery.js" => Ok(static_response(
+            gallery::PAGE_JS,
+            "text/javascript; charset=utf-8",
+        )),
+        "gallery.json" => gallery_json(state, req).await,
+        _ => Err(Error::NotFound),
+    }
+}
+
+fn static_response(body: &'static str, content_type: &'static str) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from_static(body.as_bytes()));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(gallery::PAGE_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    set_content_length(&mut resp);
+    resp
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from(body.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    set_content_length(&mut resp);
+    resp
+}
+
+fn header_str<B>(req: &Request<B>, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn upload_token(state: &AppState) -> Result<&uploads::UploadToken> {
+    state.config.upload_token.as_ref().ok_or_else(|| {
+        Error::Forbidden("uploads are not enabled on this server (IMGFN_UPLOAD_TOKEN)".into())
+    })
+}
+
+/// `POST /_/uploads`: check the token, the type and the size, choose the key, sign a PUT.
+async fn create_upload(
+    state: &AppState,
+    req: &Request<Bytes>,
+    trace: &mut Trace,
+) -> Result<Response<Bytes>> {
+    let token = upload_token(state)?;
+    token.check(header_str(req, header::AUTHORIZATION))?;
+    let upload = UploadRequest::parse(req.body(), state.config.max_upload_bytes)?;
+    let now = unix_now();
+    let key = uploads::new_key(&state.config.upload_prefix, now, upload.content_type)?;
+    trace.key = Some(key.to_string());
+    let expires = now + state.config.upload_expiry_secs;
+    let content_type = upload.content_type.content_type();
+    let (url, headers) = match state.source.as_s3() {
+        Some(s3) => {
+            let expiry = Duration::from_secs(state.config.upload_expiry_secs);
+            Box::pin(s3.presign_put(&key, content_type, upload.bytes, expiry)).await?
+        }
+        None => {
+            let grant = LocalGrant {
+                key: key.clone(),
+                content_type: upload.content_type,
+                bytes: upload.bytes,
+                expires,
+            };
+            let url = format!("{}{}", origin(req)?, token.local_signer().sign(&grant));
+            (url, Vec::new())
+        }
+    };
+    // The client must send exactly these (S3 also lists what it signed).
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("content-type".into(), content_type.into());
+    header_map.insert("content-length".into(), upload.bytes.to_string().into());
+    for (name, value) in headers {
+        if name != "host" {
+            header_map.insert(name, value.into());
+        }
+    }
+    tracing::info!(key = %key, filename = %upload.filename, bytes = upload.bytes, "upload URL issued");
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "key": key.as_str(),
+            "upload_url": url,
+            "method": "PUT",
+            "headers": header_map,
+            "expires_at": uploads::rfc3339(expires),
+        }),
+    ))
+}
+
+/// Scheme and authority this request reached us at, for URLs back to ourselves.
+fn origin<B>(req: &Request<B>) -> Result<String> {
+    let host = header_str(req, header::HOST)
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .ok_or_else(|| Error::BadRequest("a valid Host header is required".into()))?;
+    let https = header_str(req, header::HeaderName::from_static("x-forwarded-proto"))
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    Ok(format!("{}://{host}", if https { "https" } else { "http" }))
+}
+
+/// The grant of a `PUT /_/uploads/<key>` request (local folder only), from its URL and
+/// headers.
+fn local_grant<B>(state: &AppState, req: &Request<B>) -> Result<LocalGrant> {
+    if state.source.as_fs().is_none() {
+        // With S3, uploads go to S3's presigned URL, never through imgfn.
+        return Err(Error::NotFound);
+    }
+    let token = upload_token(state)?;
+    let raw_key = req
+        .uri()
+        .path()
+        .strip_prefix("/_/uploads")
+        .ok_or(Error::NotFound)?;
+    let key = Key::from_uri_path(raw_key)?;
+    let content_length = header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
+    token.local_signer().verify(
+        key,
+        req.uri().query(),
+        header_str(req, header::CONTENT_TYPE),
+        content_length,
+        unix_now(),
+    )
+}
+
+/// `PUT /_/uploads/<key>`: the local folder's stand-in for a presigned S3 PUT.
+async fn local_upload(
+    state: &AppState,
+    req: &Request<Bytes>,
+    trace: &mut Trace,
+) -> Result<Response<Bytes>> {
+    let grant = local_grant(state, req)?;
+    trace.key = Some(grant.key.to_string());
+    if req.body().len() as u64 != grant.bytes {
+        return Err(Error::Forbidden(format!(
+            "this upload URL is for exactly {} bytes",
+            grant.bytes
+        )));
+    }
+    let fs = state.source.as_fs().ok_or(Error::NotFound)?;
+    fs.write_new(&grant.key, req.body().clone()).await?;
+    let mut resp = json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "key": grant.key.as_str(), "bytes": grant.bytes }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("/{}", uploads::encode_key(&grant.key))) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// `GET /_/gallery.json`: one page of originals with dimensions and thumbnail URLs.
+async fn gallery_json(state: &AppState, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    // A listing hands out (signed) URLs to everything: with a token configured, it needs it.
+    if let Some(token) = &state.config.upload_token {
+        token.check(header_str(req, header::AUTHORIZATION))?;
+    }
+    let q = GalleryQuery::parse(req.uri().query())?;
+    let listing = state
+        .source
+        .list(&q.prefix, q.cursor.as_deref(), q.limit)
+        .await?;
+    let link = |path: String| match &state.config.signing_keys {
+        Some(keys) => keys.sign(&path, None),
+        None => path,
+    };
+    // Boxed: the futures borrow the entries, and an unboxed closure-made future trips the
+    // compiler's higher-ranked lifetime check once the handler must be `Send`.
+    type DimsFuture<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Dims>> + Send + 'a>>;
+    let reads: Vec<DimsFuture<'_>> = listing
+        .entries
+        .iter()
+        .map(|entry| Box::pin(dims_of(state, entry)) as DimsFuture<'_>)
+        .collect();
+    let dims: Vec<Result<Dims>> = futures_util::stream::iter(reads)
+        .buffered(8)
+        .collect()
+        .await;
+    let items: Vec<serde_json::Value> = listing
+        .entries
+        .iter()
+        .zip(&dims)
+        .map(|(entry, dims)| gallery::item_json(entry, dims, link))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "items": items,
+            "next_cursor": listing.next_cursor.as_deref().map(gallery::encode_cursor),
+        }),
+    ))
+}
+
+/// Dimensions of a listed original from its header, cached by version. What the image is
+/// (corrupt, unsupported) is remembered; a failure to read it (store down) is not.
+async fn dims_of(state: &AppState, entry: &Listed) -> Result<Dims> {
+    let cache_key = (entry.key.clone(), entry.version.clone());
+    let read = async {
+        let head = state
+            .source
+            .head_bytes(&entry.key, gallery::HEADER_BYTES)
+            .await?;
+        let complete = head.len() as u64 >= entry.size;
+        match Dims::probe(&head, complete) {
+            Ok(Some(d)) => return Ok(Ok(d)),
+            Ok(None) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+        // A header longer than the first read (large EXIF preview or ICC profile).
+        let max = state.config.max_source_bytes;
+        if entry.size > max {
+            return Ok(Err(crate::source::too_large(entry.size, max)));
+        }
+        let full = state.source.fetch(&entry.key, max).await?;
+        Ok(Dims::probe(&full, true)
+            .and_then(|d| d.ok_or_else(|| Error::corrupt("no image header"))))
+    };
+    state
+        .dims
+        .try_get_with(cache_key, read)
+        .await
+        .map_err(|e: Arc<Error>| (*e).clone())?
 }
 
 /// The original bytes, from the warm cache or the source (once for concurrent callers).

@@ -6,6 +6,7 @@
 use crate::pipeline::{EncodeOptions, Limits, Settings};
 use crate::policy::{Policy, SizePolicy};
 use crate::signing::SigningKeys;
+use crate::uploads::UploadToken;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -24,6 +25,9 @@ pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_S3_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_REVALIDATE_SECS: u64 = 10;
 pub const DEFAULT_RENDITIONS_PREFIX: &str = "_renditions/";
+pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 32 << 20;
+pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 300;
 /// Lambda's buffered responses are at most 6 MB *after* base64 (4/3) and the JSON envelope.
 pub const BUFFERED_RESPONSE_BUDGET: u64 = 4_400_000;
 /// Lambda's streamed responses: 20 MiB is the default maximum of a streamed response.
@@ -149,6 +153,29 @@ pub struct Config {
     #[arg(long, env = "IMGFN_REVALIDATE_SECS", default_value_t = DEFAULT_REVALIDATE_SECS)]
     pub revalidate_secs: u64,
 
+    /// Bearer token for `POST /_/uploads` (and the gallery listing); uploads are off without it.
+    #[arg(long, env = "IMGFN_UPLOAD_TOKEN", hide_env_values = true)]
+    pub upload_token: Option<UploadToken>,
+
+    /// Key prefix under which uploads are stored (`<prefix>YYYY/MM/<uuid>.<ext>`).
+    #[arg(long, env = "IMGFN_UPLOAD_PREFIX", default_value = DEFAULT_UPLOAD_PREFIX)]
+    pub upload_prefix: String,
+
+    /// Largest upload in bytes; larger requests get a 413 before any URL is signed.
+    #[arg(long, env = "IMGFN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+
+    /// How long an upload URL stays valid, in seconds.
+    #[arg(long, env = "IMGFN_UPLOAD_EXPIRY_SECS", default_value_t = DEFAULT_UPLOAD_EXPIRY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub upload_expiry_secs: u64,
+
+    /// Serve the gallery (`/_/gallery`, `/_/gallery.json`). Default: on for a local folder,
+    /// off for a bucket (a listing of a public bucket is opt-in).
+    #[arg(long, env = "IMGFN_GALLERY", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub gallery: Option<bool>,
+
     /// Function URL invoke mode (Lambda only).
     #[arg(long, env = "IMGFN_INVOKE_MODE", value_enum, default_value_t = InvokeMode::ResponseStream)]
     pub invoke_mode: InvokeMode,
@@ -191,6 +218,11 @@ impl Config {
             s3_path_style: false,
             s3_timeout_ms: DEFAULT_S3_TIMEOUT_MS,
             revalidate_secs: DEFAULT_REVALIDATE_SECS,
+            upload_token: None,
+            upload_prefix: DEFAULT_UPLOAD_PREFIX.into(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            upload_expiry_secs: DEFAULT_UPLOAD_EXPIRY_SECS,
+            gallery: None,
             invoke_mode: InvokeMode::ResponseStream,
             max_response_bytes: None,
             log_format: LogFormat::Text,
@@ -228,6 +260,11 @@ impl Config {
             InvokeMode::ResponseStream => STREAM_RESPONSE_BUDGET,
             InvokeMode::Buffered => BUFFERED_RESPONSE_BUDGET,
         })
+    }
+
+    /// Whether the gallery routes are served (see `gallery`).
+    pub fn gallery_enabled(&self) -> bool {
+        self.gallery.unwrap_or(self.bucket.is_none())
     }
 
     pub fn workers(&self) -> usize {

@@ -15,15 +15,21 @@ pub enum Error {
     /// The request itself is malformed (body, headers) in a way that is not a query parameter.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A bearer token is missing or wrong (uploads, the gallery listing).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// A signature is missing, wrong or expired; or access is denied by the store.
     #[error("forbidden: {0}")]
     Forbidden(String),
     /// No such original (also: keys that are unsafe, so their existence is never revealed).
     #[error("not found")]
     NotFound,
-    /// Only GET and HEAD are served on image paths.
+    /// The method is not served on this path; carries the `Allow` header value.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
+    /// The target already exists and is never overwritten (a replayed upload URL).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The request body is over a configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
@@ -79,9 +85,11 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::InvalidParam { .. } | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Conflict(_) => StatusCode::CONFLICT,
             Error::NotFound => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::CorruptImage { .. } | Error::LimitExceeded { .. } => {
@@ -99,9 +107,11 @@ impl Error {
         match self {
             Error::InvalidParam { .. } => "invalid_parameter",
             Error::BadRequest(_) => "bad_request",
+            Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
+            Error::Conflict(_) => "conflict",
             Error::NotFound => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::UnsupportedFormat(_) => "unsupported_format",
             Error::CorruptImage { .. } => "corrupt_image",
@@ -122,7 +132,7 @@ impl Error {
             Error::UpstreamTimeout(_) => "the image store did not answer in time".into(),
             Error::Internal(_) => "internal error".into(),
             Error::NotFound => "no such image".into(),
-            Error::MethodNotAllowed => "only GET and HEAD are allowed here".into(),
+            Error::MethodNotAllowed(allow) => format!("allowed methods here: {allow}"),
             other => other.to_string(),
         }
     }
@@ -157,8 +167,15 @@ mod tests {
     fn statuses_and_codes() {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::invalid_param("w", "x"), 400, "invalid_parameter"),
+            (Error::Unauthorized("x".into()), 401, "unauthorized"),
+            (Error::Forbidden("x".into()), 403, "forbidden"),
             (Error::NotFound, 404, "not_found"),
-            (Error::MethodNotAllowed, 405, "method_not_allowed"),
+            (Error::Conflict("x".into()), 409, "conflict"),
+            (
+                Error::MethodNotAllowed("GET, HEAD"),
+                405,
+                "method_not_allowed",
+            ),
             (
                 Error::UnsupportedFormat("x".into()),
                 415,

@@ -11,12 +11,15 @@
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
 //! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge.
 //! - [`server`]: the local HTTP server; [`lambda`]: Function URL events, same handler.
+//! - [`uploads`]: presigned (or locally signed) upload URLs; [`gallery`]: the listing and
+//!   the HTML page built on it.
 //! - [`error`]: the one error enum and its HTTP mapping.
 
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod gallery;
 pub mod lambda;
 pub mod params;
 pub mod pipeline;
@@ -24,5 +27,6 @@ pub mod policy;
 pub mod server;
 pub mod signing;
 pub mod source;
+pub mod uploads;
 
 pub use error::{Error, Result};

@@ -89,6 +89,14 @@ impl OutputFormat {
         }
     }
 
+    /// File extension of a download in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            other => other.name(),
+        }
+    }
+
     pub fn supports_alpha(self) -> bool {
         !matches!(self, OutputFormat::Jpeg)
     }
@@ -149,6 +157,9 @@ pub struct Params {
     pub format: Option<FormatParam>,
     pub quality: Option<u8>,
     pub background: Option<Rgba>,
+    /// `download=1`: answer as an attachment named after the key (`Content-Disposition`).
+    /// A response option, not a transformation: see [`Params::without_download`].
+    pub download: Option<bool>,
 }
 
 /// Every parameter the URL API accepts, with what it accepts (used in 400 messages and docs).
@@ -165,6 +176,10 @@ pub const ACCEPTED: &[(&str, &str)] = &[
     ("fmt", "one of jpeg, jpg, png, webp, avif, gif, auto, json"),
     ("q", "an integer from 1 to 100"),
     ("bg", "a hex colour RRGGBB or RRGGBBAA"),
+    (
+        "download",
+        "1 or 0 (1: sent as an attachment named after the image)",
+    ),
 ];
 
 fn accepts(param: &str) -> &'static str {
@@ -217,6 +232,7 @@ impl Params {
             "fmt" => once(&mut self.format, name, parse_format(value)?),
             "q" => once(&mut self.quality, name, parse_quality(value)?),
             "bg" => once(&mut self.background, name, parse_color(value)?),
+            "download" => once(&mut self.download, name, parse_flag(name, value)?),
             other => {
                 let names: Vec<&str> = ACCEPTED.iter().map(|(n, _)| *n).collect();
                 Err(Error::invalid_param(
@@ -230,9 +246,18 @@ impl Params {
         }
     }
 
-    /// True when the URL asked for nothing at all: the original bytes are served untouched.
+    /// True when the URL asked for no transformation: the original bytes are served untouched.
+    /// (`download` only changes how they are sent.)
     pub fn is_empty(&self) -> bool {
-        *self == Params::default()
+        self.without_download().0 == Params::default()
+    }
+
+    /// Split off `download`, so that it never reaches the cache key: the same bytes are
+    /// cached once, whether they are sent inline or as an attachment.
+    pub fn without_download(&self) -> (Params, bool) {
+        let mut p = self.clone();
+        let download = p.download.take().unwrap_or(false);
+        (p, download)
     }
 
     pub fn fit(&self) -> Fit {
@@ -312,6 +337,9 @@ impl fmt::Display for Params {
         if let Some(Rgba([r, g, b, a])) = self.background {
             parts.push(format!("bg={r:02x}{g:02x}{b:02x}{a:02x}"));
         }
+        if let Some(d) = self.download {
+            parts.push(format!("download={}", u8::from(d)));
+        }
         f.write_str(&parts.join("&"))
     }
 }
@@ -355,6 +383,14 @@ fn parse_quality(value: &str) -> Result<u8> {
     match value.parse::<u8>() {
         Ok(v) if (1..=100).contains(&v) => Ok(v),
         _ => Err(invalid("q")),
+    }
+}
+
+fn parse_flag(name: &str, value: &str) -> Result<bool> {
+    match value {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(invalid(name)),
     }
 }
 
@@ -590,10 +626,26 @@ mod tests {
 
     #[test]
     fn canonical_form_round_trips() {
-        let p = parse("bg=00ff00&q=50&fmt=auto&gravity=bottom-right&fit=contain&dpr=1.25&h=7&w=9")
-            .unwrap();
+        let p = parse(
+            "bg=00ff00&q=50&fmt=auto&gravity=bottom-right&fit=contain&dpr=1.25&h=7&w=9&download=1",
+        )
+        .unwrap();
         let again = parse(&p.to_string()).unwrap();
         assert_eq!(p, again);
+    }
+
+    #[test]
+    fn download_is_a_response_option_not_a_transformation() {
+        let p = parse("download=1").unwrap();
+        assert!(p.is_empty());
+        assert_eq!(p.without_download(), (Params::default(), true));
+        let (q, d) = parse("w=10&download=0").unwrap().without_download();
+        assert_eq!((q, d), (parse("w=10").unwrap(), false));
+        assert_eq!(param_of(parse("download=yes").unwrap_err()), "download");
+        assert_eq!(
+            param_of(parse("download=1&download=1").unwrap_err()),
+            "download"
+        );
     }
 
     #[test]

@@ -12,9 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Request bodies are not used by the image API; anything larger is refused unread.
-const MAX_REQUEST_BODY: usize = 1 << 20;
-
 /// Bind `addr` (port 0 picks a free port) and return the bound address with the serving
 /// future, so callers (tests, `main`) know where it listens before it runs.
 pub async fn bind(
@@ -55,14 +52,33 @@ async fn serve(listener: TcpListener, state: Arc<AppState>) {
 
 async fn respond(state: &AppState, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let response = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+    let head = http::Request::from_parts(parts, ());
+    // Decided from the head alone: nothing is read for a request that will be refused.
+    let limit = match app::body_limit(state, &head) {
+        Ok(limit) => limit,
+        Err(e) => return app::error_response(&e).map(Full::new),
+    };
+    let declared: Option<u64> = head
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let too_large = || {
+        app::error_response(&Error::PayloadTooLarge(format!(
+            "request bodies are limited to {limit} bytes here"
+        )))
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return too_large().map(Full::new);
+    }
+    let (parts, ()) = head.into_parts();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let response = match Limited::new(body, limit).collect().await {
         Ok(collected) => {
             let req = http::Request::from_parts(parts, collected.to_bytes());
             app::handle(state, req).await
         }
-        Err(_) => app::error_response(&Error::PayloadTooLarge(format!(
-            "request bodies are limited to {MAX_REQUEST_BODY} bytes"
-        ))),
+        Err(_) => too_large(),
     };
     response.map(Full::new)
 }

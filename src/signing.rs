@@ -68,7 +68,7 @@ impl std::str::FromStr for SigningKeys {
     }
 }
 
-fn mac(secret: &[u8], message: &str) -> HmacSha256 {
+pub(crate) fn mac(secret: &[u8], message: &str) -> HmacSha256 {
     // HMAC accepts keys of any length (longer ones are hashed): this cannot fail.
     let mut m = <HmacSha256 as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
     m.update(message.as_bytes());

@@ -3,7 +3,7 @@
 //! The root is canonicalised once at start-up; every key is resolved (symlinks included) and
 //! must still lie under it, so neither `..` nor a symlink can reach outside the folder.
 
-use super::{too_large, Key, Stat};
+use super::{too_large, Key, Listed, Listing, Stat};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::io::ErrorKind;
@@ -60,14 +60,8 @@ impl FsSource {
         let key = key.clone();
         blocking(move || {
             let (_, meta) = this.resolve(&key)?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
             Ok(Stat {
-                version: format!("{mtime:x}-{:x}", meta.len()),
+                version: version_of(&meta),
                 size: meta.len(),
             })
         })
@@ -92,6 +86,129 @@ impl FsSource {
         })
         .await
     }
+}
+
+impl FsSource {
+    /// The first `len` bytes of an original.
+    pub async fn head_bytes(&self, key: &Key, len: u64) -> Result<Bytes> {
+        let this = self.clone();
+        let key = key.clone();
+        blocking(move || {
+            use std::io::Read;
+            let (path, _) = this.resolve(&key)?;
+            let mut buf = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(len).read_to_end(&mut buf))
+                .map_err(|e| Error::Internal(format!("fs read: {e}")))?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    /// One page of the folder's originals under `prefix`, in key order. Hidden files and
+    /// folders (a leading `.`, e.g. uploads in progress) and symlinks are not listed.
+    /// `cursor` is the last key of the previous page.
+    pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Listing> {
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        let after = cursor.map(str::to_string);
+        blocking(move || {
+            let mut entries: Vec<Listed> = walkdir::WalkDir::new(&this.root)
+                .min_depth(1)
+                .into_iter()
+                .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .filter_map(|e| {
+                    let rel = e.path().strip_prefix(&this.root).ok()?.to_str()?;
+                    let key = Key::parse(&rel.replace(std::path::MAIN_SEPARATOR, "/")).ok()?;
+                    if !key.as_str().starts_with(&prefix)
+                        || after.as_deref().is_some_and(|a| key.as_str() <= a)
+                    {
+                        return None;
+                    }
+                    let meta = e.metadata().ok()?;
+                    Some(Listed {
+                        key,
+                        size: meta.len(),
+                        version: version_of(&meta),
+                    })
+                })
+                .collect();
+            entries.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+            let more = entries.len() > limit as usize;
+            entries.truncate(limit as usize);
+            let next_cursor = more
+                .then(|| entries.last().map(|e| e.key.to_string()))
+                .flatten();
+            Ok(Listing {
+                entries,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    /// Store a new original atomically, never replacing one: the bytes go to a hidden
+    /// temporary file in the target folder, are synced, then linked to the final name (which
+    /// fails if it exists). A failed or partial upload leaves no original behind.
+    pub async fn write_new(&self, key: &Key, bytes: Bytes) -> Result<()> {
+        let this = self.clone();
+        let key = key.clone();
+        blocking(move || {
+            use std::io::Write;
+            let io = |what: &str, e: std::io::Error| Error::Internal(format!("fs {what}: {e}"));
+            let target = this.root.join(key.as_str());
+            let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+                return Err(Error::Internal(format!("no file name in {key}")));
+            };
+            std::fs::create_dir_all(dir).map_err(|e| io("mkdir", e))?;
+            let dir = dir.canonicalize().map_err(|e| io("canonicalize", e))?;
+            if !dir.starts_with(&this.root) {
+                return Err(Error::Forbidden(
+                    "the upload folder is outside the root".into(),
+                ));
+            }
+            let tmp = dir.join(format!(
+                ".{}.{}.part",
+                name.to_string_lossy(),
+                uuid::Uuid::new_v4()
+            ));
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .and_then(|mut f| {
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                });
+            let linked = written.and_then(|()| std::fs::hard_link(&tmp, dir.join(name)));
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {
+                    // Make the new directory entry durable too.
+                    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+                    Ok(())
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::Conflict(format!(
+                    "{key} already exists and is never overwritten"
+                ))),
+                Err(e) => Err(io("write", e)),
+            }
+        })
+        .await
+    }
+}
+
+/// The version of a local file: changes when its mtime or size does.
+fn version_of(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{mtime:x}-{:x}", meta.len())
 }
 
 /// Run blocking filesystem work off the reactor, in one hop.

@@ -63,6 +63,22 @@ pub struct Stat {
     pub size: u64,
 }
 
+/// One original in a listing: no body read, only what the store's index says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: Key,
+    pub size: u64,
+    /// The same version string `stat` gives (mtime+size, S3 ETag).
+    pub version: String,
+}
+
+/// One page of a listing; `next_cursor` continues it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub entries: Vec<Listed>,
+    pub next_cursor: Option<String>,
+}
+
 /// How long a local file's version (mtime and size) is trusted.
 pub const FS_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -135,6 +151,32 @@ impl Source {
         match &self.backend {
             Backend::Fs(s) => s.fetch(key, max_bytes).await,
             Backend::S3(s) => Box::pin(s.fetch(key, max_bytes)).await,
+        }
+    }
+}
+
+impl Source {
+    /// The first `len` bytes of an original (its header), without reading the rest.
+    pub async fn head_bytes(&self, key: &Key, len: u64) -> Result<Bytes> {
+        match &self.backend {
+            Backend::Fs(s) => s.head_bytes(key, len).await,
+            Backend::S3(s) => Box::pin(s.head_bytes(key, len)).await,
+        }
+    }
+
+    /// One page of originals whose keys start with `prefix`, in key order.
+    pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Listing> {
+        match &self.backend {
+            Backend::Fs(s) => s.list(prefix, cursor, limit).await,
+            Backend::S3(s) => Box::pin(s.list(prefix, cursor, limit)).await,
+        }
+    }
+
+    /// The local folder, when that is what serves the originals.
+    pub fn as_fs(&self) -> Option<&fs::FsSource> {
+        match &self.backend {
+            Backend::Fs(s) => Some(s),
+            Backend::S3(_) => None,
         }
     }
 }

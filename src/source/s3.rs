@@ -5,7 +5,7 @@
 //! `s3:ListBucket`: the SAM template grants it), denied → `Forbidden`, throttling, 5xx and
 //! connection failures → `Upstream`, timeouts → `UpstreamTimeout`.
 
-use super::{too_large, Key, Stat};
+use super::{too_large, Key, Listed, Listing, Stat};
 use crate::error::{Error, Result};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -145,9 +145,113 @@ impl S3Source {
         Ok(presigned.uri().to_string())
     }
 
+    /// The first `len` bytes of an original (a ranged GET): enough to read its header.
+    pub async fn head_bytes(&self, key: &Key, len: u64) -> Result<Bytes> {
+        let object = self.object_key(key);
+        self.timed("get range", async {
+            let resp = self
+                .client
+                .get_object()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .range(format!("bytes=0-{}", len.saturating_sub(1)))
+                .send()
+                .await
+                .map_err(|e| classify("get range", e))?;
+            let body = resp
+                .body
+                .collect()
+                .await
+                .map_err(|e| Error::Upstream(format!("s3 get range body: {e}")))?
+                .into_bytes();
+            // A server that ignores `Range` sends everything: keep only what was asked for.
+            Ok(body.slice(..body.len().min(len as usize)))
+        })
+        .await
+    }
+
+    /// One page of originals under `prefix` (relative to the configured prefix), in key
+    /// order. Objects under the renditions prefix and keys imgfn would not serve are skipped.
+    pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Listing> {
+        let full_prefix = format!("{}{}", self.settings.prefix, prefix);
+        self.timed("list", async {
+            let resp = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.settings.bucket)
+                .prefix(&full_prefix)
+                .set_continuation_token(cursor.map(str::to_string))
+                .max_keys(i32::try_from(limit).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(|e| classify("list", e))?;
+            let entries = resp
+                .contents()
+                .iter()
+                .filter_map(|o| {
+                    let object = o.key()?;
+                    if object.starts_with(&self.settings.renditions_prefix) {
+                        return None;
+                    }
+                    let key = Key::parse(object.strip_prefix(&self.settings.prefix)?).ok()?;
+                    Some(Listed {
+                        key,
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                        version: o.e_tag().unwrap_or_default().to_string(),
+                    })
+                })
+                .collect();
+            let next = resp
+                .is_truncated()
+                .unwrap_or(false)
+                .then(|| resp.next_continuation_token().map(str::to_string))
+                .flatten();
+            Ok(Listing {
+                entries,
+                next_cursor: next,
+            })
+        })
+        .await
+    }
+
+    /// A presigned PUT for `key` that S3 accepts only with exactly this `Content-Type` and
+    /// `Content-Length` (both are signed headers). Returns the URL and the headers to send.
+    pub async fn presign_put(
+        &self,
+        key: &Key,
+        content_type: &str,
+        bytes: u64,
+        expires_in: Duration,
+    ) -> Result<(String, Vec<(String, String)>)> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| Error::Internal(format!("presign config: {e}")))?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(self.object_key(key))
+            .content_type(content_type)
+            .content_length(i64::try_from(bytes).unwrap_or(i64::MAX))
+            .presigned(config)
+            .await
+            .map_err(|e| Error::Internal(format!("presign put: {e}")))?;
+        let headers = presigned
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        Ok((presigned.uri().to_string(), headers))
+    }
+
     /// Store an oversized output once under the renditions prefix (named by its content
-    /// hash, so it is written at most once) and return a presigned GET for it.
-    pub async fn offload(&self, name: &str, body: Bytes, content_type: &str) -> Result<String> {
+    /// hash, so it is written at most once) and return a presigned GET for it, as a download
+    /// named `filename` when one is given.
+    pub async fn offload(
+        &self,
+        name: &str,
+        body: Bytes,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<String> {
         let object = format!("{}{}", self.settings.renditions_prefix, name);
         self.timed("put rendition", async {
             let exists = self
@@ -175,7 +279,7 @@ impl S3Source {
             Ok(())
         })
         .await?;
-        self.presign_get(&object, None).await
+        self.presign_get(&object, filename).await
     }
 }
 

@@ -3,9 +3,11 @@
 
 mod errors;
 mod fault;
+mod gallery;
 mod http_semantics;
 mod lambda;
 mod s3;
 mod security;
 mod support;
 mod transform;
+mod uploads;

@@ -62,6 +62,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Send any request (other methods, bodies, absolute URLs elsewhere) and read the reply.
+    pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+        Reply::from(req.send().await.expect("request")).await
+    }
+
     async fn from(resp: reqwest::Response) -> Reply {
         Reply {
             status: resp.status().as_u16(),
@@ -256,6 +261,19 @@ impl S3Env {
             .send()
             .await
             .expect("upload to the test S3 server");
+    }
+
+    /// An object of this test's prefix, or `None` when it does not exist.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{key}", self.prefix))
+            .send()
+            .await
+            .ok()?;
+        Some(resp.body.collect().await.ok()?.into_bytes().to_vec())
     }
 
     pub async fn put_fixture(&self, file: &str) {

@@ -1,0 +1,263 @@
+//! The gallery: `GET /_/gallery.json` lists originals with their dimensions and ready
+//! thumbnail URLs; `GET /_/gallery` is a static page built on it (plus the upload form).
+//!
+//! Dimensions come from a header-only read (the first 64 KiB; the whole file only when its
+//! header is longer), cached by key and version: listing a page of 100 images decodes no
+//! pixels, and listing it again reads nothing but the store's index.
+
+use crate::error::{Error, Result};
+use crate::pipeline::{self, SourceFormat};
+use crate::source::{Key, Listed};
+use crate::uploads::encode_key;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Thumbnails fit in this box (CSS pixels), never enlarged.
+pub const THUMB_BOX: u32 = 240;
+/// Bytes read to find an image's dimensions; enough for every header but JPEGs with large
+/// embedded previews or ICC profiles, which fall back to a full read.
+pub const HEADER_BYTES: u64 = 64 * 1024;
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+pub const PAGE_HTML: &str = include_str!("gallery/index.html");
+pub const PAGE_JS: &str = include_str!("gallery/gallery.js");
+/// The page's scripts come only from imgfn; uploads go to the store's origin (`connect-src`).
+pub const PAGE_CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data: blob:; connect-src *; frame-ancestors 'none'; base-uri 'none'";
+
+/// `prefix`, `cursor` and `limit` of a listing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GalleryQuery {
+    pub prefix: String,
+    /// The store's own cursor (a key locally, a continuation token on S3), decoded.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+impl GalleryQuery {
+    pub fn parse(query: Option<&str>) -> Result<GalleryQuery> {
+        let mut q = GalleryQuery {
+            prefix: String::new(),
+            cursor: None,
+            limit: DEFAULT_LIMIT,
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if seen.iter().any(|s| *s == name) {
+                return Err(Error::invalid_param(
+                    name.as_ref(),
+                    format!("`{name}` is given more than once"),
+                ));
+            }
+            seen.push(name.to_string());
+            match name.as_ref() {
+                "prefix" => {
+                    if value.len() > 1024
+                        || value.chars().any(char::is_control)
+                        || value.split('/').any(|s| s == "..")
+                    {
+                        return Err(Error::invalid_param(
+                            "prefix",
+                            "`prefix` is not a valid key prefix",
+                        ));
+                    }
+                    q.prefix = value.into_owned();
+                }
+                "cursor" => {
+                    let bad = || {
+                        Error::invalid_param(
+                            "cursor",
+                            "`cursor` must be a `next_cursor` from a previous page",
+                        )
+                    };
+                    let raw = URL_SAFE_NO_PAD
+                        .decode(value.as_bytes())
+                        .map_err(|_| bad())?;
+                    let cursor = String::from_utf8(raw).map_err(|_| bad())?;
+                    if cursor.is_empty() || cursor.len() > 2048 {
+                        return Err(bad());
+                    }
+                    q.cursor = Some(cursor);
+                }
+                "limit" => {
+                    q.limit = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|l| (1..=MAX_LIMIT).contains(l))
+                        .ok_or_else(|| {
+                            Error::invalid_param(
+                                "limit",
+                                format!("`limit` must be an integer from 1 to {MAX_LIMIT}"),
+                            )
+                        })?;
+                }
+                other => {
+                    return Err(Error::invalid_param(
+                        other,
+                        format!("unknown parameter `{other}`; accepted: prefix, cursor, limit"),
+                    ))
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// The opaque form of a store cursor in `next_cursor`.
+pub fn encode_cursor(cursor: &str) -> String {
+    URL_SAFE_NO_PAD.encode(cursor.as_bytes())
+}
+
+/// What the listing shows of an image, as displayed (EXIF orientation applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    pub width: u32,
+    pub height: u32,
+    pub format: SourceFormat,
+}
+
+impl Dims {
+    /// Read from the first bytes of a file; `Ok(None)` when they do not reach the end of
+    /// the header (read more and try again).
+    pub fn probe(head: &[u8], complete: bool) -> Result<Option<Dims>> {
+        match pipeline::probe(head) {
+            Ok(info) => {
+                let (width, height) = info.display_size();
+                Ok(Some(Dims {
+                    width,
+                    height,
+                    format: info.format,
+                }))
+            }
+            Err(Error::CorruptImage { .. }) if !complete => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Dimensions by key and version; errors (a corrupt upload) are remembered too.
+pub type DimsCache = moka::future::Cache<(Key, String), std::result::Result<Dims, Error>>;
+
+pub fn dims_cache() -> DimsCache {
+    moka::future::Cache::builder().max_capacity(100_000).build()
+}
+
+/// Size of the thumbnail in CSS pixels: inside `THUMB_BOX`, aspect ratio kept, never enlarged.
+pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
+    let (w, h) = (f64::from(width.max(1)), f64::from(height.max(1)));
+    let scale = (f64::from(THUMB_BOX) / w)
+        .min(f64::from(THUMB_BOX) / h)
+        .min(1.0);
+    let side = |v: f64| ((v * scale).round() as u32).max(1);
+    (side(w), side(h))
+}
+
+/// One listing entry as JSON. `link` turns a path and query into a URL (signing it when
+/// signing is on).
+pub fn item_json(
+    listed: &Listed,
+    dims: &std::result::Result<Dims, Error>,
+    link: impl Fn(String) -> String,
+) -> serde_json::Value {
+    let path = format!("/{}", encode_key(&listed.key));
+    let mut item = serde_json::json!({
+        "key": listed.key.as_str(),
+        "bytes": listed.size,
+        "url": link(path.clone()),
+    });
+    match dims {
+        Ok(d) => {
+            let (tw, th) = thumbnail_size(d.width, d.height);
+            // `fit=fill` at a box of the image's own aspect ratio: exactly tw x th (times dpr).
+            let base = format!("{path}?w={tw}&h={th}&fit=fill&fmt=auto");
+            let src = link(base.clone());
+            let src2 = link(format!("{base}&dpr=2"));
+            item["width"] = d.width.into();
+            item["height"] = d.height.into();
+            item["format"] = d.format.name().into();
+            item["thumbnail"] = serde_json::json!({
+                "width": tw,
+                "height": th,
+                "src": src,
+                "srcset": format!("{src} 1x, {src2} 2x"),
+            });
+        }
+        Err(e) => {
+            item["width"] = serde_json::Value::Null;
+            item["height"] = serde_json::Value::Null;
+            item["format"] = serde_json::Value::Null;
+            item["thumbnail"] = serde_json::Value::Null;
+            item["error"] = e.to_json()["error"].clone();
+        }
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries() {
+        let q = GalleryQuery::parse(Some("prefix=uploads%2F&limit=5")).unwrap();
+        assert_eq!(
+            (q.prefix.as_str(), q.limit, q.cursor),
+            ("uploads/", 5, None)
+        );
+        let c = encode_cursor("photos/b.jpg");
+        let q = GalleryQuery::parse(Some(&format!("cursor={c}"))).unwrap();
+        assert_eq!(q.cursor.as_deref(), Some("photos/b.jpg"));
+        for (bad, param) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=x", "limit"),
+            ("cursor=%%%", "cursor"),
+            ("cursor=", "cursor"),
+            ("prefix=a/../b", "prefix"),
+            ("prefix=a&prefix=b", "prefix"),
+            ("w=10", "w"),
+        ] {
+            match GalleryQuery::parse(Some(bad)) {
+                Err(Error::InvalidParam { param: p, .. }) => assert_eq!(p, param, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn thumbnails_fit_the_box_and_never_grow() {
+        assert_eq!(thumbnail_size(6028, 3391), (240, 135));
+        assert_eq!(thumbnail_size(3391, 6028), (135, 240));
+        assert_eq!(thumbnail_size(100, 50), (100, 50));
+        assert_eq!(thumbnail_size(20000, 1), (240, 1));
+        assert_eq!(thumbnail_size(1, 1), (1, 1));
+    }
+
+    #[test]
+    fn items_link_thumbnails_at_1x_and_2x() {
+        let listed = Listed {
+            key: Key::parse("photos/my cat.jpg").unwrap(),
+            size: 1234,
+            version: "v".into(),
+        };
+        let dims = Ok(Dims {
+            width: 480,
+            height: 320,
+            format: SourceFormat::Jpeg,
+        });
+        let item = item_json(&listed, &dims, |p| p);
+        assert_eq!(item["url"], "/photos/my%20cat.jpg");
+        assert_eq!(item["thumbnail"]["width"], 240);
+        assert_eq!(item["thumbnail"]["height"], 160);
+        assert_eq!(
+            item["thumbnail"]["srcset"],
+            "/photos/my%20cat.jpg?w=240&h=160&fit=fill&fmt=auto 1x, \
+             /photos/my%20cat.jpg?w=240&h=160&fit=fill&fmt=auto&dpr=2 2x"
+        );
+        let broken = item_json(&listed, &Err(Error::corrupt("eof")), |p| p);
+        assert_eq!(broken["error"]["code"], "corrupt_image");
+        assert!(broken["thumbnail"].is_null());
+    }
+}

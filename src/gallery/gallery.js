@@ -1,0 +1,245 @@
+// imgfn gallery: lists originals from /_/gallery.json and uploads via presigned URLs.
+'use strict';
+
+const TOKEN_KEY = 'imgfn-token';
+
+function getToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
+}
+
+function setToken(value) {
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch { /* storage unavailable: token lives only in the input */ }
+}
+
+// Take `#token=...` from the URL fragment, remember it, and strip it from the address bar.
+function consumeHashToken() {
+  const hash = location.hash.replace(/^#/, '');
+  if (!hash) return;
+  const params = new URLSearchParams(hash);
+  if (!params.has('token')) return;
+  setToken(params.get('token') || '');
+  params.delete('token');
+  const rest = params.toString();
+  history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+}
+
+function authHeaders(extra = {}) {
+  const headers = { ...extra };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+// fetch() against the imgfn API; resolves to parsed JSON, rejects with the API error message.
+async function api(path, { method = 'GET', headers = {}, body } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { method, headers: authHeaders(headers), body, cache: 'no-store' });
+  } catch {
+    throw new Error('network error');
+  }
+  let data = null;
+  try { data = await res.json(); } catch { /* non-JSON body */ }
+  if (!res.ok) {
+    throw new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+  }
+  if (data === null) throw new Error(`invalid response (HTTP ${res.status})`);
+  return data;
+}
+
+function listUrl({ prefix, cursor, limit } = {}) {
+  const parts = [];
+  if (prefix) parts.push(`prefix=${encodeURIComponent(prefix)}`);
+  if (cursor) parts.push(`cursor=${encodeURIComponent(cursor)}`);
+  if (limit) parts.push(`limit=${encodeURIComponent(limit)}`);
+  return '/_/gallery.json' + (parts.length ? `?${parts.join('&')}` : '');
+}
+
+function formatBytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = -1;
+  do { v /= 1024; i += 1; } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== null && v !== undefined && v !== '') node.setAttribute(k, String(v));
+  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderItem(item) {
+  const failed = Boolean(item.error) || !item.thumbnail;
+  const figure = el('figure', { class: failed ? 'item error' : 'item', 'data-key': item.key });
+
+  if (failed) {
+    const msg = (item.error && item.error.message) || 'no thumbnail available';
+    figure.append(el('div', { class: 'broken' }, msg));
+  } else {
+    const t = item.thumbnail;
+    const link = el('a', { href: item.url });
+    link.append(el('img', {
+      src: t.src,
+      srcset: t.srcset,
+      width: t.width,
+      height: t.height,
+      loading: 'lazy',
+      decoding: 'async',
+      alt: item.key,
+    }));
+    figure.append(link);
+  }
+
+  const hasDims = item.width != null && item.height != null;
+  const meta = [item.format, formatBytes(item.bytes)].filter(Boolean).join(' · ');
+  const caption = el('figcaption');
+  caption.append(
+    el('span', { class: 'name' }, item.key),
+    ' ',
+    el('span', { class: 'dims' }, hasDims ? `${item.width} × ${item.height}` : ''),
+    ' ',
+    el('span', { class: 'meta' }, meta),
+  );
+  figure.append(caption);
+  return figure;
+}
+
+function findFigure(grid, key) {
+  for (const fig of grid.querySelectorAll('figure.item')) {
+    if (fig.dataset.key === key) return fig;
+  }
+  return null;
+}
+
+// PUT the file to the presigned URL with XHR so upload progress can be reported.
+function putFile(ticket, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(ticket.method || 'PUT', ticket.upload_url);
+    for (const [name, value] of Object.entries(ticket.headers || {})) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length' || lower === 'host') continue;
+      try { xhr.setRequestHeader(name, value); } catch { /* forbidden header: browser decides */ }
+    }
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && e.total > 0) onProgress((e.loaded / e.total) * 100);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve();
+      else reject(new Error(`upload failed: HTTP ${xhr.status}`));
+    };
+    xhr.onerror = () => reject(new Error('upload failed: network error'));
+    xhr.onabort = () => reject(new Error('upload failed: aborted'));
+    xhr.send(file);
+  });
+}
+
+function init() {
+  consumeHashToken();
+
+  const grid = document.getElementById('grid');
+  const more = document.getElementById('more');
+  const galleryStatus = document.getElementById('gallery-status');
+  const form = document.getElementById('upload-form');
+  const fileInput = document.getElementById('file');
+  const tokenInput = document.getElementById('token');
+  const button = document.getElementById('upload-button');
+  const progress = document.getElementById('progress');
+  const status = document.getElementById('status');
+
+  let nextCursor = null;
+  let loading = false;
+
+  tokenInput.value = getToken();
+  const storeToken = () => setToken(tokenInput.value.trim());
+  tokenInput.addEventListener('change', storeToken);
+  tokenInput.addEventListener('input', storeToken);
+
+  function setStatus(state, text) {
+    status.dataset.state = state;
+    status.textContent = text;
+  }
+
+  async function loadPage(cursor) {
+    if (loading) return;
+    loading = true;
+    more.disabled = true;
+    try {
+      const page = await api(listUrl({ cursor }));
+      galleryStatus.textContent = '';
+      for (const item of page.items || []) {
+        if (!findFigure(grid, item.key)) grid.append(renderItem(item));
+      }
+      nextCursor = page.next_cursor ?? null;
+    } catch (err) {
+      galleryStatus.textContent = err.message;
+    } finally {
+      loading = false;
+      more.disabled = false;
+      more.hidden = nextCursor === null;
+    }
+  }
+
+  async function prependKey(key) {
+    const page = await api(listUrl({ prefix: key }));
+    const items = (page.items || []).filter((item) => !findFigure(grid, item.key));
+    // Insert in reverse so the listing order is preserved at the top of the grid.
+    for (const item of items.reverse()) grid.prepend(renderItem(item));
+  }
+
+  more.addEventListener('click', () => {
+    if (nextCursor !== null) loadPage(nextCursor);
+  });
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const file = fileInput.files && fileInput.files[0];
+    if (!file) {
+      setStatus('error', 'choose a file first');
+      return;
+    }
+    storeToken();
+    button.disabled = true;
+    progress.value = 0;
+    try {
+      setStatus('signing', 'Requesting upload URL…');
+      const ticket = await api('/_/uploads', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ filename: file.name, content_type: file.type, bytes: file.size }),
+      });
+
+      setStatus('uploading', 'Uploading…');
+      await putFile(ticket, file, (pct) => { progress.value = pct; });
+      progress.value = 100;
+
+      setStatus('done', `Uploaded ${ticket.key}`);
+      try {
+        await prependKey(ticket.key);
+      } catch (err) {
+        galleryStatus.textContent = `Uploaded, but refreshing the gallery failed: ${err.message}`;
+      }
+    } catch (err) {
+      setStatus('error', err.message || 'upload failed');
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  loadPage(null);
+}
+
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', init);
+} else {
+  init();
+}
