@@ -2,7 +2,7 @@
 # The one test command (README). On a fresh Debian machine with the Rust toolchain it installs
 # what the tests need, starts the real components they talk to, and runs lint and the suite:
 #   - apt: nasm (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our
-#     AVIF output independently), curl
+#     AVIF output independently), curl, chromium + chromium-driver (the gallery's browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI: cargo-lambda (the Lambda runtime emulator) and cfn-lint (template.yaml)
 # Safe to re-run; installs are skipped when present. Extra arguments go to `cargo test`.
@@ -16,6 +16,8 @@ need=()
 command -v nasm >/dev/null || need+=(nasm)
 command -v avifdec >/dev/null || need+=(libavif-bin)
 command -v curl >/dev/null || need+=(curl)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   step "apt-get install ${need[*]}"
   as_root apt-get update -qq

@@ -263,6 +263,33 @@ impl S3Env {
             .expect("upload to the test S3 server");
     }
 
+    /// Let pages on any origin PUT to presigned URLs of the test bucket (CORS), as a gallery
+    /// deployment's bucket must (template.yaml sets the same rule).
+    pub async fn allow_browser_uploads(&self) {
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let rule = CorsRule::builder()
+            .allowed_origins("*")
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .max_age_seconds(300)
+            .build()
+            .unwrap();
+        self.client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("set CORS on the test bucket");
+    }
+
     /// An object of this test's prefix, or `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
         let resp = self
