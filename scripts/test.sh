@@ -58,7 +58,7 @@ step "start cargo lambda watch (Function URLs on 127.0.0.1:9000)"
 export IMGFN_TEST_LAMBDA_URL=http://127.0.0.1:9000/lambda-url/imgfn
 export IMGFN_TEST_LAMBDA_PREFIX=lambda/
 IMGFN_BUCKET=$IMGFN_TEST_BUCKET IMGFN_PREFIX=$IMGFN_TEST_LAMBDA_PREFIX IMGFN_S3_PATH_STYLE=true \
-  IMGFN_MAX_RESPONSE_BYTES=200000 \
+  IMGFN_MAX_RESPONSE_BYTES=200000 IMGFN_UPLOAD_TOKEN=test-upload-token-0123456789 \
   setsid cargo lambda watch --features nasm --invoke-address 127.0.0.1 --invoke-port 9000 --ignore-changes \
   >target/lambda-watch.log 2>&1 &
 LAMBDA_PID=$!

@@ -141,3 +141,53 @@ async fn outputs_above_the_budget_redirect_to_s3() {
     );
     assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1500);
 }
+
+#[tokio::test]
+async fn uploads_through_the_function_url_go_straight_to_s3() {
+    use crate::uploads::bearer;
+    let l = Lambda::new().await;
+    let photo = std::fs::read(testdata().join("small.jpg")).unwrap();
+    let ask = |auth: Option<String>| {
+        let mut req = l
+            .client
+            .post(format!("{}/_/uploads", l.base))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"filename": "cat.jpg", "content_type": "image/jpeg", "bytes": photo.len()})
+                    .to_string(),
+            );
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    let refused = ask(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    assert_eq!(
+        json(&refused.bytes().await.unwrap())["error"]["code"],
+        "unauthorized"
+    );
+    let grant = json(&ask(Some(bearer())).await.unwrap().bytes().await.unwrap());
+    let url = grant["upload_url"].as_str().expect("an upload URL");
+    assert!(
+        url.starts_with(&required_env("AWS_ENDPOINT_URL_S3")),
+        "{url}"
+    );
+    let put = l
+        .client
+        .put(url)
+        .header("content-type", "image/jpeg")
+        .body(photo.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let key = grant["key"].as_str().unwrap();
+    let s3 = S3Env::with_prefix(&required_env("IMGFN_TEST_LAMBDA_PREFIX")).await;
+    assert_eq!(s3.get(key).await.as_deref(), Some(photo.as_slice()));
+    let thumb = l.get(&format!("/{key}?w=100&fmt=png"), None).await;
+    assert_eq!(thumb.status(), 200);
+    let img = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!(img.width(), 100);
+}

@@ -6,6 +6,7 @@ use image::GenericImageView;
 use imgfn::config::Config;
 use std::time::Duration;
 
+/// Also the token of the `cargo lambda watch` function that scripts/test.sh starts.
 pub const TOKEN: &str = "test-upload-token-0123456789";
 
 pub fn bearer() -> String {
