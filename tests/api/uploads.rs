@@ -37,6 +37,13 @@ pub async fn request_upload(app: &TestApp, auth: Option<&str>, body: serde_json:
     Reply::send(req).await
 }
 
+/// An upload URL for `bytes` of `content_type`, asked with the right token.
+async fn ask_upload(app: &TestApp, content_type: &str, bytes: usize) -> serde_json::Value {
+    let r = request_upload(app, Some(&bearer()), upload_body(content_type, bytes)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
 fn upload_body(content_type: &str, bytes: usize) -> serde_json::Value {
     serde_json::json!({"filename": "photo.jpg", "content_type": content_type, "bytes": bytes})
 }
@@ -134,13 +141,7 @@ async fn local_upload_lands_atomically_and_is_served() {
     assert_request_refusals(&app).await;
 
     let photo = std::fs::read(testdata().join("medium.jpg")).unwrap();
-    let grant = request_upload(
-        &app,
-        Some(&bearer()),
-        upload_body("image/jpeg", photo.len()),
-    )
-    .await
-    .json();
+    let grant = ask_upload(&app, "image/jpeg", photo.len()).await;
     let key = grant["key"].as_str().unwrap().to_string();
     assert!(
         key.starts_with("uploads/") && key.ends_with(".jpg"),
@@ -194,9 +195,7 @@ async fn expired_local_upload_url_is_refused() {
     config.upload_expiry_secs = 1;
     let app = TestApp::spawn_with(config).await;
     let bytes = std::fs::read(testdata().join("tiny.png")).unwrap();
-    let grant = request_upload(&app, Some(&bearer()), upload_body("image/png", bytes.len()))
-        .await
-        .json();
+    let grant = ask_upload(&app, "image/png", bytes.len()).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let late = put(&app, &grant, "image/png", bytes).await;
     let json = late.assert_error(403, "forbidden");
@@ -215,22 +214,14 @@ async fn a_malformed_upload_is_refused_on_first_view_not_at_upload() {
     let (config, _root) = local_config(&[]);
     let app = TestApp::spawn_with(config).await;
     let junk = b"<html>not an image</html>".to_vec();
-    let grant = request_upload(&app, Some(&bearer()), upload_body("image/jpeg", junk.len()))
-        .await
-        .json();
+    let grant = ask_upload(&app, "image/jpeg", junk.len()).await;
     assert_eq!(put(&app, &grant, "image/jpeg", junk).await.status, 201);
     let key = grant["key"].as_str().unwrap();
     app.get(&format!("/{key}?w=100"))
         .await
         .assert_error(415, "unsupported_format");
     let truncated = std::fs::read(testdata().join("small.jpg")).unwrap()[..3000].to_vec();
-    let grant = request_upload(
-        &app,
-        Some(&bearer()),
-        upload_body("image/jpeg", truncated.len()),
-    )
-    .await
-    .json();
+    let grant = ask_upload(&app, "image/jpeg", truncated.len()).await;
     assert_eq!(put(&app, &grant, "image/jpeg", truncated).await.status, 201);
     let key = grant["key"].as_str().unwrap();
     app.get(&format!("/{key}?w=100"))
@@ -249,13 +240,7 @@ async fn presigned_s3_put_pins_type_and_length() {
     assert_request_refusals(&app).await;
 
     let photo = std::fs::read(testdata().join("medium.jpg")).unwrap();
-    let grant = request_upload(
-        &app,
-        Some(&bearer()),
-        upload_body("image/jpeg", photo.len()),
-    )
-    .await
-    .json();
+    let grant = ask_upload(&app, "image/jpeg", photo.len()).await;
     let url = grant["upload_url"].as_str().unwrap();
     assert!(url.starts_with(&imgfn_endpoint()), "{url}");
     assert!(url.contains("X-Amz-Expires=300"), "{url}");
@@ -290,13 +275,7 @@ async fn presigned_s3_put_pins_type_and_length() {
     config.upload_expiry_secs = 1;
     let quick = TestApp::spawn_with(config).await;
     let tiny = std::fs::read(testdata().join("tiny.png")).unwrap();
-    let grant = request_upload(
-        &quick,
-        Some(&bearer()),
-        upload_body("image/png", tiny.len()),
-    )
-    .await
-    .json();
+    let grant = ask_upload(&quick, "image/png", tiny.len()).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // AWS answers 403 "Request has expired", Garage 400 "date is too old".
     put_refused(&quick, &grant, "image/png", tiny).await;
