@@ -244,6 +244,11 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Pixels> {
             "jpeg: no EOI marker after the scan (truncated)",
         ));
     }
+    if shrink == 8 {
+        if let Some(pixels) = super::jpeg_dc::decode(bytes) {
+            return Ok(pixels);
+        }
+    }
     libjpeg("jpeg decode", || {
         let mut d = mozjpeg::Decompress::builder().from_mem(bytes)?;
         d.scale((8 / shrink.clamp(1, 8)) as u8);

@@ -70,8 +70,18 @@ fn encode_webp(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
     } else {
         webp::Encoder::from_rgb(&p.buf, p.width, p.height)
     };
+    let mut config =
+        webp::WebPConfig::new().map_err(|()| Error::Internal("webp: config init failed".into()))?;
+    config.quality = f32::from(quality);
+    config.method = 4; // libwebp's default, and sharp's `effort`
+    config.alpha_compression = 1; // lossless alpha plane
+                                  // Alpha filtering "fast" (the default) estimates a predictor and, at method 4, also
+                                  // encodes the alpha plane unfiltered and keeps the smaller: two lossless encodes. On every
+                                  // alpha fixture here the unfiltered one won at the same byte count, so encode it once
+                                  // (about half of the WebP time of an RGBA thumbnail; see BENCHMARKS.md, W5).
+    config.alpha_filtering = 0;
     let mem = encoder
-        .encode_simple(false, f32::from(quality))
+        .encode_advanced(&config)
         .map_err(|e| Error::Internal(format!("webp encode: {e:?}")))?;
     Ok(mem.to_vec())
 }

@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+pub mod jpeg_dc;
 pub mod resize;
 
 pub use decode::{probe, SourceFormat, SourceInfo};

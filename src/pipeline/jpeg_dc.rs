@@ -1,0 +1,652 @@
+//! DC-only decoding of baseline JPEGs: the 1/8 shrink-on-load fast path.
+//!
+//! At 1/8 scale each 8×8 block becomes one pixel, its DC coefficient (libjpeg's 1×1 IDCT is
+//! exactly `DC * q0 / 8 + 128`). libjpeg-turbo still decodes every AC coefficient's Huffman
+//! code one lookup at a time to find where the next block starts; here a table indexed by
+//! the next bits gives the whole length of an AC code *and* its value bits in one step, so
+//! skipping a coefficient is a lookup and a shift. That entropy pass is nearly all the time
+//! of a 20 MP → thumbnail job.
+//!
+//! Only the common case is handled: 8-bit baseline Huffman (SOF0/SOF1), one interleaved scan
+//! of all components, grey or YCbCr. Anything else (progressive, arithmetic, CMYK, RGB,
+//! several scans, a corrupt stream) returns `None` and libjpeg decodes the file as before,
+//! so every error message still comes from libjpeg.
+
+use super::Pixels;
+
+/// Bits looked up at once. Codes and their value bits longer than this take the slow path.
+const LUT_BITS: u32 = 11;
+
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    tq: usize,
+    dc_table: usize,
+    ac_table: usize,
+    /// DC values (dequantised, libjpeg's 1×1 IDCT applied, level-shifted), one per block.
+    plane: Vec<u8>,
+    /// Blocks per row / column in `plane`.
+    bw: usize,
+    bh: usize,
+}
+
+/// A Huffman table: a direct lookup for short codes, canonical-code limits for the rest.
+#[derive(Clone)]
+struct Huffman {
+    /// `(code length, symbol)` for codes of at most `LUT_BITS`; length 0: a longer code.
+    lut: Vec<(u8, u8)>,
+    /// For AC tables: what skipping the coefficient takes, `bits | advance << 8`, where
+    /// `bits` is the code length plus its value bits and `advance` how far the coefficient
+    /// index moves (0: end of block). 0 when that is more than `LUT_BITS` bits.
+    skip: Vec<u16>,
+    /// Canonical decoding: `maxcode[l]` is the largest code of length `l` (or -1),
+    /// `valptr[l]` the index of its first symbol, `mincode[l]` its first code.
+    maxcode: [i32; 18],
+    mincode: [i32; 17],
+    valptr: [i32; 17],
+    symbols: Vec<u8>,
+}
+
+impl Huffman {
+    fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<Huffman> {
+        let mut h = Huffman {
+            lut: vec![(0, 0); 1 << LUT_BITS],
+            skip: vec![0; if ac { 1 << LUT_BITS } else { 0 }],
+            maxcode: [-1; 18],
+            mincode: [0; 17],
+            valptr: [0; 17],
+            symbols: symbols.to_vec(),
+        };
+        let mut code: i32 = 0;
+        let mut k = 0usize;
+        for len in 1..=16usize {
+            let n = usize::from(counts[len - 1]);
+            h.valptr[len] = k as i32;
+            h.mincode[len] = code;
+            for _ in 0..n {
+                let sym = *symbols.get(k)?;
+                if len as u32 <= LUT_BITS {
+                    let shift = LUT_BITS - len as u32;
+                    let first = (code as usize) << shift;
+                    for e in &mut h.lut[first..first + (1 << shift)] {
+                        *e = (len as u8, sym);
+                    }
+                    let total = len as u32 + u32::from(sym & 15);
+                    if ac && total <= LUT_BITS {
+                        let (r, s) = (u16::from(sym >> 4), sym & 15);
+                        let advance = match (r, s) {
+                            (15, 0) => 16,
+                            (_, 0) => 0,
+                            _ => r + 1,
+                        };
+                        for e in &mut h.skip[first..first + (1 << shift)] {
+                            *e = total as u16 | advance << 8;
+                        }
+                    }
+                }
+                code += 1;
+                k += 1;
+            }
+            if n > 0 {
+                h.maxcode[len] = code - 1;
+            }
+            // A valid canonical code never overflows its length.
+            if code > (1 << len) {
+                return None;
+            }
+            code <<= 1;
+        }
+        h.maxcode[17] = i32::MAX;
+        Some(h)
+    }
+}
+
+/// Entropy-coded data as a bit stream: byte stuffing removed, zeros after a marker.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Left-aligned bit buffer with `n` valid bits.
+    buf: u64,
+    n: u32,
+    /// A marker (RSTn, EOI, ...) was reached; the stream now reads as zeros.
+    marker: bool,
+    /// Zero bits fed after the marker. A valid stream never consumes them (its last byte
+    /// is padded with ones): one that does is truncated or corrupt.
+    fake: u32,
+}
+
+impl<'a> Bits<'a> {
+    #[inline(always)]
+    fn refill(&mut self) {
+        // Eight bytes at once when none of them is 0xFF (no stuffing, no marker). Bits of a
+        // partly taken byte land below `n` too; the next refill ORs the same bits there.
+        if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
+            if !self.marker {
+                let x = u64::from_be_bytes(chunk.try_into().unwrap_or([0xFF; 8]));
+                let inv = !x;
+                let has_ff = inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080;
+                if has_ff == 0 {
+                    let take = (64 - self.n) / 8;
+                    self.buf |= x >> self.n;
+                    self.pos += take as usize;
+                    self.n += 8 * take;
+                    return;
+                }
+            }
+        }
+        while self.n <= 56 {
+            let mut byte = 0u8;
+            if !self.marker {
+                match self.data.get(self.pos) {
+                    Some(&0xFF) => match self.data.get(self.pos + 1) {
+                        Some(0x00) => {
+                            byte = 0xFF;
+                            self.pos += 2;
+                        }
+                        _ => self.marker = true,
+                    },
+                    Some(&b) => {
+                        byte = b;
+                        self.pos += 1;
+                    }
+                    None => self.marker = true,
+                }
+            }
+            if self.marker {
+                self.fake += 8;
+            }
+            self.buf |= u64::from(byte) << (56 - self.n);
+            self.n += 8;
+        }
+    }
+
+    #[inline(always)]
+    fn peek(&self, bits: u32) -> u32 {
+        (self.buf >> (64 - bits)) as u32
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, bits: u32) {
+        self.buf <<= bits;
+        self.n -= bits;
+    }
+
+    /// Decode one symbol (canonical slow path for codes longer than the lookup).
+    fn symbol(&mut self, h: &Huffman) -> Option<u8> {
+        let mut code = self.peek(1) as i32;
+        let mut l = 1usize;
+        while code > h.maxcode[l] {
+            l += 1;
+            if l > 16 {
+                return None;
+            }
+            code = self.peek(l as u32) as i32;
+        }
+        self.consume(l as u32);
+        let idx = h.valptr[l] + code - h.mincode[l];
+        h.symbols.get(usize::try_from(idx).ok()?).copied()
+    }
+
+    /// Whether the stream so far was real data (no bits read past a marker).
+    fn intact(&self) -> bool {
+        self.fake <= self.n
+    }
+
+    /// Go past the next restart marker.
+    fn restart(&mut self) -> Option<()> {
+        if !self.intact() {
+            return None;
+        }
+        self.buf = 0;
+        self.n = 0;
+        self.marker = false;
+        self.fake = 0;
+        // Skip to the marker (there may be fill bits, already dropped with the buffer).
+        while self.pos + 1 < self.data.len() {
+            if self.data[self.pos] == 0xFF && (0xD0..=0xD7).contains(&self.data[self.pos + 1]) {
+                self.pos += 2;
+                return Some(());
+            }
+            if self.data[self.pos] == 0xFF
+                && self.data[self.pos + 1] != 0x00
+                && self.data[self.pos + 1] != 0xFF
+            {
+                return None;
+            }
+            self.pos += 1;
+        }
+        None
+    }
+}
+
+/// Sign-extend `s` value bits as JPEG does.
+#[inline(always)]
+fn extend(v: u32, s: u32) -> i32 {
+    if s == 0 {
+        0
+    } else if v < (1 << (s - 1)) {
+        v as i32 - (1 << s) + 1
+    } else {
+        v as i32
+    }
+}
+
+fn be16(b: &[u8], i: usize) -> Option<usize> {
+    Some(usize::from(*b.get(i)?) << 8 | usize::from(*b.get(i + 1)?))
+}
+
+/// Decode a baseline JPEG at 1/8 scale as RGB, or `None` when libjpeg should do it.
+pub fn decode(bytes: &[u8]) -> Option<Pixels> {
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut q0 = [0u16; 4];
+    let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut ac_tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut comps: Vec<Component> = Vec::new();
+    let (mut width, mut height) = (0usize, 0usize);
+    let mut restart_interval = 0usize;
+    let mut adobe_transform: Option<u8> = None;
+    let mut i = 2;
+    loop {
+        // Markers may be preceded by fill bytes.
+        while *bytes.get(i)? == 0xFF && *bytes.get(i + 1)? == 0xFF {
+            i += 1;
+        }
+        if *bytes.get(i)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(i + 1)?;
+        let len = be16(bytes, i + 2)?;
+        let seg = bytes.get(i + 4..i + 2 + len)?;
+        match marker {
+            0xC0 | 0xC1 => {
+                if *seg.first()? != 8 {
+                    return None;
+                }
+                height = be16(seg, 1)?;
+                width = be16(seg, 3)?;
+                let n = usize::from(*seg.get(5)?);
+                if width == 0 || height == 0 || !(n == 1 || n == 3) {
+                    return None;
+                }
+                for c in 0..n {
+                    let b = seg.get(6 + c * 3..9 + c * 3)?;
+                    let (h, v) = (usize::from(b[1] >> 4), usize::from(b[1] & 15));
+                    if !(1..=4).contains(&h) || !(1..=4).contains(&v) || b[2] > 3 {
+                        return None;
+                    }
+                    comps.push(Component {
+                        id: b[0],
+                        h,
+                        v,
+                        tq: usize::from(b[2]),
+                        dc_table: 0,
+                        ac_table: 0,
+                        plane: Vec::new(),
+                        bw: 0,
+                        bh: 0,
+                    });
+                }
+            }
+            // Progressive, lossless, hierarchical, arithmetic: libjpeg's job.
+            0xC2..=0xCF if marker != 0xC4 && marker != 0xC8 && marker != 0xCC => return None,
+            0xC4 => {
+                let mut p = 0;
+                while p < seg.len() {
+                    let tc = seg[p] >> 4;
+                    let th = usize::from(seg[p] & 15);
+                    if tc > 1 || th > 3 {
+                        return None;
+                    }
+                    let counts: [u8; 16] = seg.get(p + 1..p + 17)?.try_into().ok()?;
+                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let symbols = seg.get(p + 17..p + 17 + total)?;
+                    let table = Huffman::new(&counts, symbols, tc == 1)?;
+                    if tc == 0 {
+                        dc_tables[th] = Some(table);
+                    } else {
+                        ac_tables[th] = Some(table);
+                    }
+                    p += 17 + total;
+                }
+            }
+            0xDB => {
+                let mut p = 0;
+                while p < seg.len() {
+                    let pq = seg[p] >> 4;
+                    let tq = usize::from(seg[p] & 15);
+                    if tq > 3 || pq > 1 {
+                        return None;
+                    }
+                    q0[tq] = if pq == 0 {
+                        u16::from(*seg.get(p + 1)?)
+                    } else {
+                        be16(seg, p + 1)? as u16
+                    };
+                    p += 1 + 64 * (usize::from(pq) + 1);
+                }
+            }
+            0xDD => restart_interval = be16(seg, 0)?,
+            0xEE if seg.starts_with(b"Adobe") => adobe_transform = Some(*seg.get(11)?),
+            0xDA => {
+                let n = usize::from(*seg.first()?);
+                if n != comps.len() || comps.is_empty() {
+                    return None;
+                }
+                for s in 0..n {
+                    let b = seg.get(1 + s * 2..3 + s * 2)?;
+                    let c = comps.iter_mut().find(|c| c.id == b[0])?;
+                    c.dc_table = usize::from(b[1] >> 4);
+                    c.ac_table = usize::from(b[1] & 15);
+                    if c.dc_table > 3 || c.ac_table > 3 {
+                        return None;
+                    }
+                }
+                let tail = seg.get(1 + n * 2..4 + n * 2)?;
+                if tail != [0, 63, 0] {
+                    return None;
+                }
+                // Only YCbCr (or grey): an Adobe RGB JPEG, or one with R, G, B ids, is not.
+                if comps.len() == 3
+                    && (adobe_transform == Some(0)
+                        || comps.iter().map(|c| c.id).eq([b'R', b'G', b'B']))
+                {
+                    return None;
+                }
+                let data = bytes.get(i + 2 + len..)?;
+                return scan(
+                    data,
+                    &mut comps,
+                    &dc_tables,
+                    &ac_tables,
+                    &q0,
+                    restart_interval,
+                    (width, height),
+                );
+            }
+            0xD8 | 0xD9 => return None,
+            _ => {}
+        }
+        i += 2 + len;
+    }
+}
+
+/// Read past the 63 AC coefficients of one block. The bit buffer lives in locals here (this
+/// loop is nearly all the time of a 1/8 decode).
+#[inline(always)]
+fn skip_ac(bits: &mut Bits<'_>, t: &Huffman) -> Option<()> {
+    let (mut buf, mut n) = (bits.buf, bits.n);
+    let mut k = 1u32;
+    loop {
+        if n < 32 {
+            (bits.buf, bits.n) = (buf, n);
+            bits.refill();
+            (buf, n) = (bits.buf, bits.n);
+        }
+        let e = t.skip[(buf >> (64 - LUT_BITS)) as usize];
+        let advance = if e != 0 {
+            let total = u32::from(e & 0xFF);
+            buf <<= total;
+            n -= total;
+            u32::from(e >> 8)
+        } else {
+            (bits.buf, bits.n) = (buf, n);
+            let rs = bits.symbol(t)?;
+            bits.refill();
+            bits.consume(u32::from(rs & 15));
+            (buf, n) = (bits.buf, bits.n);
+            match (rs >> 4, rs & 15) {
+                (15, 0) => 16,
+                (_, 0) => 0,
+                (r, _) => u32::from(r) + 1,
+            }
+        };
+        if advance == 0 {
+            break;
+        }
+        k += advance;
+        if k >= 64 {
+            break;
+        }
+    }
+    (bits.buf, bits.n) = (buf, n);
+    (k <= 64).then_some(())
+}
+
+/// Decode the scan's DC coefficients into each component's plane, then convert.
+fn scan(
+    data: &[u8],
+    comps: &mut [Component],
+    dc_tables: &[Option<Huffman>; 4],
+    ac_tables: &[Option<Huffman>; 4],
+    q0: &[u16; 4],
+    restart_interval: usize,
+    (width, height): (usize, usize),
+) -> Option<Pixels> {
+    let hmax = comps.iter().map(|c| c.h).max()?;
+    let vmax = comps.iter().map(|c| c.v).max()?;
+    let single = comps.len() == 1;
+    // A single-component scan is not interleaved: one block per MCU.
+    let (mcux, mcuy) = if single {
+        (width.div_ceil(8), height.div_ceil(8))
+    } else {
+        (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax))
+    };
+    for c in comps.iter_mut() {
+        (c.bw, c.bh) = if single {
+            (mcux, mcuy)
+        } else {
+            (mcux * c.h, mcuy * c.v)
+        };
+        c.plane = vec![0; c.bw.checked_mul(c.bh)?];
+        if dc_tables[c.dc_table].is_none() || ac_tables[c.ac_table].is_none() || q0[c.tq] == 0 {
+            return None;
+        }
+    }
+    let mut bits = Bits {
+        data,
+        pos: 0,
+        buf: 0,
+        n: 0,
+        marker: false,
+        fake: 0,
+    };
+    let mut pred = [0i32; 3];
+    let total = mcux.checked_mul(mcuy)?;
+    for m in 0..total {
+        if restart_interval > 0 && m > 0 && m % restart_interval == 0 {
+            bits.restart()?;
+            pred = [0; 3];
+        }
+        let (mx, my) = (m % mcux, m / mcux);
+        for (ci, c) in comps.iter_mut().enumerate() {
+            let dc_t = dc_tables[c.dc_table].as_ref()?;
+            let ac_t = ac_tables[c.ac_table].as_ref()?;
+            let q = i32::from(q0[c.tq]);
+            let (bh, bv) = if single { (1, 1) } else { (c.h, c.v) };
+            for by in 0..bv {
+                for bx in 0..bh {
+                    bits.refill();
+                    // DC: a symbol (the size of the difference), then that many bits.
+                    let (len, sym) = dc_t.lut[bits.peek(LUT_BITS) as usize];
+                    let s = if len != 0 {
+                        bits.consume(u32::from(len));
+                        u32::from(sym)
+                    } else {
+                        u32::from(bits.symbol(dc_t)?)
+                    };
+                    if s > 11 {
+                        return None;
+                    }
+                    let diff = if s == 0 { 0 } else { extend(bits.peek(s), s) };
+                    bits.consume(s);
+                    pred[ci] += diff;
+                    // libjpeg's 1×1 IDCT: DESCALE(dc * q, 3) + 128, clamped.
+                    let v = ((pred[ci] * q + 4) >> 3) + 128;
+                    let (x, y) = (mx * bh + bx, my * bv + by);
+                    *c.plane.get_mut(y * c.bw + x)? = v.clamp(0, 255) as u8;
+                    // AC: skipped, but every code must be read to find the next block.
+                    skip_ac(&mut bits, ac_t)?;
+                }
+            }
+        }
+    }
+    if !bits.intact() {
+        return None;
+    }
+    Some(to_rgb(
+        comps,
+        (width.div_ceil(8), height.div_ceil(8)),
+        (hmax, vmax),
+    ))
+}
+
+/// Upsample chroma to the luma grid (triangle filter for 2×, like libjpeg's "fancy"
+/// upsampling; replication otherwise) and convert YCbCr to RGB (JFIF, fixed point).
+fn to_rgb(comps: &[Component], (w, h): (usize, usize), (hmax, vmax): (usize, usize)) -> Pixels {
+    let mut buf = Vec::with_capacity(w * h * 3);
+    if comps.len() == 1 {
+        let y = &comps[0];
+        for row in 0..h {
+            for col in 0..w {
+                let v = y.plane[row * y.bw + col];
+                buf.extend_from_slice(&[v, v, v]);
+            }
+        }
+    } else {
+        let cb = upsample(&comps[1], hmax, vmax, w, h);
+        let cr = upsample(&comps[2], hmax, vmax, w, h);
+        let y = &comps[0];
+        let (fy, fx) = (vmax / y.v, hmax / y.h);
+        for row in 0..h {
+            for col in 0..w {
+                let yv = i32::from(y.plane[(row / fy) * y.bw + col / fx]) << 16;
+                let (b, r) = (
+                    i32::from(cb[row * w + col]) - 128,
+                    i32::from(cr[row * w + col]) - 128,
+                );
+                // 1.402, 0.344136, 0.714136, 1.772 in 16.16 fixed point.
+                let red = (yv + 91_881 * r + 32_768) >> 16;
+                let green = (yv - 22_554 * b - 46_802 * r + 32_768) >> 16;
+                let blue = (yv + 116_130 * b + 32_768) >> 16;
+                buf.extend_from_slice(&[
+                    red.clamp(0, 255) as u8,
+                    green.clamp(0, 255) as u8,
+                    blue.clamp(0, 255) as u8,
+                ]);
+            }
+        }
+    }
+    Pixels {
+        buf,
+        width: w as u32,
+        height: h as u32,
+        alpha: false,
+    }
+}
+
+/// A chroma plane at the luma grid's size (`w`×`h`).
+fn upsample(c: &Component, hmax: usize, vmax: usize, w: usize, h: usize) -> Vec<u8> {
+    let (fx, fy) = (hmax / c.h, vmax / c.v);
+    let at = |x: isize, y: isize| -> i32 {
+        let x = x.clamp(0, c.bw as isize - 1) as usize;
+        let y = y.clamp(0, c.bh as isize - 1) as usize;
+        i32::from(c.plane[y * c.bw + x])
+    };
+    let mut out = Vec::with_capacity(w * h);
+    for row in 0..h {
+        for col in 0..w {
+            let v = if fx == 2 && fy == 2 {
+                // Each output sample is 3/4 nearer + 1/4 farther, in both directions.
+                let (sx, sy) = ((col / 2) as isize, (row / 2) as isize);
+                let nx = if col % 2 == 0 { sx - 1 } else { sx + 1 };
+                let ny = if row % 2 == 0 { sy - 1 } else { sy + 1 };
+                (9 * at(sx, sy) + 3 * at(nx, sy) + 3 * at(sx, ny) + at(nx, ny) + 8) >> 4
+            } else if fx == 2 && fy == 1 {
+                let (sx, sy) = ((col / 2) as isize, row as isize);
+                let nx = if col % 2 == 0 { sx - 1 } else { sx + 1 };
+                (3 * at(sx, sy) + at(nx, sy) + 2) >> 2
+            } else {
+                at((col / fx) as isize, (row / fy) as isize)
+            };
+            out.push(v as u8);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libjpeg's own 1/8 decode, for comparison.
+    fn libjpeg_eighth(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
+        let mut d = mozjpeg::Decompress::builder().from_mem(bytes).unwrap();
+        d.scale(1);
+        let mut s = d.rgb().unwrap();
+        let (w, h) = (s.width(), s.height());
+        let px: Vec<u8> = s.read_scanlines().unwrap();
+        s.finish().unwrap();
+        (px, w, h)
+    }
+
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let mse: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+            .sum::<f64>()
+            / a.len() as f64;
+        10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+    }
+
+    #[test]
+    fn matches_libjpeg_at_one_eighth() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir.join("jpeg"))
+            .unwrap()
+            .chain(std::fs::read_dir(&dir).unwrap())
+        {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("jpg") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let Some(fast) = decode(&bytes) else { continue };
+            let (reference, w, h) = libjpeg_eighth(&bytes);
+            assert_eq!(
+                (fast.width as usize, fast.height as usize),
+                (w, h),
+                "{path:?}"
+            );
+            let db = psnr(&fast.buf, &reference);
+            eprintln!("{path:?}: {db:.1} dB against libjpeg");
+            assert!(db > 38.0, "{path:?}: {db:.1} dB against libjpeg");
+            checked += 1;
+        }
+        assert!(checked >= 8, "only {checked} JPEGs took the fast path");
+    }
+
+    #[test]
+    fn declines_what_it_does_not_handle() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        for f in ["jpeg/progressive.jpg", "cmyk.jpg"] {
+            assert!(
+                decode(&std::fs::read(dir.join(f)).unwrap()).is_none(),
+                "{f}"
+            );
+        }
+        let small = std::fs::read(dir.join("small.jpg")).unwrap();
+        for cut in [0, 1, 2, 100, 600, small.len() / 2] {
+            let _ = decode(&small[..cut]); // never panics
+        }
+        let mut corrupt = small.clone();
+        for b in corrupt.iter_mut().skip(1000).step_by(97) {
+            *b ^= 0x5A;
+        }
+        let _ = decode(&corrupt);
+    }
+}
