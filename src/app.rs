@@ -43,6 +43,8 @@ pub struct AppState {
     pixel_budget_mp: u32,
     /// Gallery dimensions by key and version (header reads, never pixels).
     dims: gallery::DimsCache,
+    /// What gallery thumbnail URLs may ask for under the allow-lists.
+    thumbs: gallery::ThumbPolicy,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             resizers: Mutex::new(Vec::new()),
             response_budget: config.max_response_bytes,
             policy: config.policy(),
+            thumbs: gallery::ThumbPolicy::from_policy(&config.policy()),
             pixels: Semaphore::new(megapixels(config.pixel_budget) as usize),
             pixel_budget_mp: megapixels(config.pixel_budget),
             dims: gallery::dims_cache(),
@@ -592,7 +595,7 @@ async fn gallery_json(state: &AppState, req: &Request<Bytes>) -> Result<Response
         .entries
         .iter()
         .zip(&dims)
-        .map(|(entry, dims)| gallery::item_json(entry, dims, link))
+        .map(|(entry, dims)| gallery::item_json(entry, dims, &state.thumbs, link))
         .collect();
     Ok(json_response(
         StatusCode::OK,

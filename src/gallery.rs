@@ -154,11 +154,54 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
     (side(w), side(h))
 }
 
+/// What the deployment's allow-lists let thumbnail URLs ask for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThumbPolicy {
+    /// The size ladder (`IMGFN_ALLOWED_SIZES`), ascending; empty: any size.
+    pub ladder: Vec<u32>,
+    /// Whether `fmt=auto` is allowed.
+    pub auto: bool,
+}
+
+impl ThumbPolicy {
+    pub fn from_policy(p: &crate::policy::Policy) -> ThumbPolicy {
+        ThumbPolicy {
+            ladder: p.sizes.clone(),
+            auto: p.formats.is_empty() || p.formats.iter().any(|f| f == "auto"),
+        }
+    }
+
+    /// The thumbnail's query and its CSS size, for an image of `width`×`height`.
+    /// Without a ladder: `w`×`h` with `fit=fill` at the image's own aspect ratio, so the 1x
+    /// and 2x candidates are exactly that size times the density. With a ladder, `w` alone
+    /// at the rung that fits (a `h` snapped on its own would distort the image).
+    fn query(&self, width: u32, height: u32) -> (String, u32, u32) {
+        let fmt = if self.auto { "&fmt=auto" } else { "" };
+        let (tw, th) = thumbnail_size(width, height);
+        match self.ladder.as_slice() {
+            [] => (format!("w={tw}&h={th}&fit=fill{fmt}"), tw, th),
+            ladder => {
+                let rung = ladder
+                    .iter()
+                    .copied()
+                    .find(|&r| r >= tw)
+                    .or_else(|| ladder.last().copied())
+                    .unwrap_or(tw);
+                let h = (f64::from(rung) * f64::from(height) / f64::from(width.max(1)))
+                    .round()
+                    .max(1.0) as u32;
+                (format!("w={rung}{fmt}"), rung, h)
+            }
+        }
+    }
+}
+
 /// One listing entry as JSON. `link` turns a path and query into a URL (signing it when
 /// signing is on).
 pub fn item_json(
     listed: &Listed,
     dims: &std::result::Result<Dims, Error>,
+    thumbs: &ThumbPolicy,
     link: impl Fn(String) -> String,
 ) -> serde_json::Value {
     let path = format!("/{}", encode_key(&listed.key));
@@ -169,9 +212,8 @@ pub fn item_json(
     });
     match dims {
         Ok(d) => {
-            let (tw, th) = thumbnail_size(d.width, d.height);
-            // `fit=fill` at a box of the image's own aspect ratio: exactly tw x th (times dpr).
-            let base = format!("{path}?w={tw}&h={th}&fit=fill&fmt=auto");
+            let (query, tw, th) = thumbs.query(d.width, d.height);
+            let base = format!("{path}?{query}");
             let src = link(base.clone());
             let src2 = link(format!("{base}&dpr=2"));
             item["width"] = d.width.into();
@@ -247,7 +289,15 @@ mod tests {
             height: 320,
             format: SourceFormat::Jpeg,
         });
-        let item = item_json(&listed, &dims, |p| p);
+        let item = item_json(
+            &listed,
+            &dims,
+            &ThumbPolicy {
+                ladder: vec![],
+                auto: true,
+            },
+            |p| p,
+        );
         assert_eq!(item["url"], "/photos/my%20cat.jpg");
         assert_eq!(item["thumbnail"]["width"], 240);
         assert_eq!(item["thumbnail"]["height"], 160);
@@ -256,7 +306,14 @@ mod tests {
             "/photos/my%20cat.jpg?w=240&h=160&fit=fill&fmt=auto 1x, \
              /photos/my%20cat.jpg?w=240&h=160&fit=fill&fmt=auto&dpr=2 2x"
         );
-        let broken = item_json(&listed, &Err(Error::corrupt("eof")), |p| p);
+        let ladder = ThumbPolicy {
+            ladder: vec![128, 256, 512],
+            auto: false,
+        };
+        let snapped = item_json(&listed, &dims, &ladder, |p| p);
+        assert_eq!(snapped["thumbnail"]["src"], "/photos/my%20cat.jpg?w=256");
+        assert_eq!(snapped["thumbnail"]["height"], 171); // 256 * 320 / 480
+        let broken = item_json(&listed, &Err(Error::corrupt("eof")), &ladder, |p| p);
         assert_eq!(broken["error"]["code"], "corrupt_image");
         assert!(broken["thumbnail"].is_null());
     }

@@ -65,6 +65,10 @@ impl Huffman {
             h.valptr[len] = k as i32;
             h.mincode[len] = code;
             for _ in 0..n {
+                // A valid canonical code never overflows its length.
+                if code >= (1 << len) {
+                    return None;
+                }
                 let sym = *symbols.get(k)?;
                 if len as u32 <= LUT_BITS {
                     let shift = LUT_BITS - len as u32;
@@ -91,10 +95,6 @@ impl Huffman {
             if n > 0 {
                 h.maxcode[len] = code - 1;
             }
-            // A valid canonical code never overflows its length.
-            if code > (1 << len) {
-                return None;
-            }
             code <<= 1;
         }
         h.maxcode[17] = i32::MAX;
@@ -119,6 +119,9 @@ struct Bits<'a> {
 impl<'a> Bits<'a> {
     #[inline(always)]
     fn refill(&mut self) {
+        if self.n > 56 {
+            return;
+        }
         // Eight bytes at once when none of them is 0xFF (no stuffing, no marker). Bits of a
         // partly taken byte land below `n` too; the next refill ORs the same bits there.
         if let Some(chunk) = self.data.get(self.pos..self.pos + 8) {
@@ -427,6 +430,10 @@ fn scan(
 ) -> Option<Pixels> {
     let hmax = comps.iter().map(|c| c.h).max()?;
     let vmax = comps.iter().map(|c| c.v).max()?;
+    // Sampling factors that do not divide the largest (3 with 4, say) are libjpeg's job.
+    if comps.iter().any(|c| hmax % c.h != 0 || vmax % c.v != 0) {
+        return None;
+    }
     let single = comps.len() == 1;
     // A single-component scan is not interleaved: one block per MCU.
     let (mcux, mcuy) = if single {

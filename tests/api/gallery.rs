@@ -305,3 +305,30 @@ async fn big_originals_redirect_to_a_presigned_download() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn thumbnails_follow_the_size_ladder() {
+    let root = tempdir();
+    std::fs::copy(testdata().join("small.jpg"), root.join("small.jpg")).unwrap();
+    let mut config = Config::with_root(&root);
+    config.allowed_sizes = vec![128, 256, 512];
+    config.size_policy = imgfn::policy::SizePolicy::Refuse;
+    let app = TestApp::spawn_with(config).await;
+    let items = list_all(&app, "", None).await;
+    let t = &items[0]["thumbnail"];
+    assert_eq!(
+        (t["width"].as_u64(), t["height"].as_u64()),
+        (Some(256), Some(171))
+    );
+    // Both candidates are on the ladder (a refusing one), undistorted.
+    for candidate in t["srcset"].as_str().unwrap().split(", ") {
+        let (url, density) = candidate.split_once(' ').unwrap();
+        let img = app.get(url).await.image();
+        let scale = if density == "2x" { 2 } else { 1 };
+        assert_eq!(img.width(), 256 * scale, "{url}");
+        assert!(
+            (i64::from(img.height()) - 171 * i64::from(scale)).abs() <= 1,
+            "{url}"
+        );
+    }
+}
