@@ -10,6 +10,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(info) = pipeline::probe(data) else {
         return;
     };
+    // The DC-only JPEG decoder on its own too (the pipeline takes it only at 1/8 scale),
+    // within the same pixel limit the pipeline enforces before decoding.
+    if info.stored_pixels() <= 4_000_000 {
+        if let Some(p) = pipeline::jpeg_dc::decode(data) {
+            assert_eq!(p.buf.len(), p.width as usize * p.height as usize * 3);
+        }
+    }
     let settings = Settings {
         limits: Limits {
             max_source_pixels: 4_000_000,
