@@ -32,11 +32,11 @@ struct Component {
 }
 
 /// A Huffman table: a direct lookup for short codes, canonical-code limits for the rest.
-#[derive(Clone)]
 struct Huffman {
-    /// `(code length, symbol)` for codes of at most `LUT_BITS`; length 0: a longer code.
+    /// DC tables only: `(code length, symbol)` for codes of at most `LUT_BITS`; length 0:
+    /// a longer code.
     lut: Vec<(u8, u8)>,
-    /// For AC tables: what skipping the coefficient takes, `bits | advance << 8`, where
+    /// AC tables only: what skipping the coefficient takes, `bits | advance << 8`, where
     /// `bits` is the code length plus its value bits and `advance` how far the coefficient
     /// index moves (0: end of block). 0 when that is more than `LUT_BITS` bits.
     skip: Vec<u16>,
@@ -51,7 +51,7 @@ struct Huffman {
 impl Huffman {
     fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<Huffman> {
         let mut h = Huffman {
-            lut: vec![(0, 0); 1 << LUT_BITS],
+            lut: vec![(0, 0); if ac { 0 } else { 1 << LUT_BITS }],
             skip: vec![0; if ac { 1 << LUT_BITS } else { 0 }],
             maxcode: [-1; 18],
             mincode: [0; 17],
@@ -72,21 +72,12 @@ impl Huffman {
                 let sym = *symbols.get(k)?;
                 if len as u32 <= LUT_BITS {
                     let shift = LUT_BITS - len as u32;
-                    let first = (code as usize) << shift;
-                    for e in &mut h.lut[first..first + (1 << shift)] {
-                        *e = (len as u8, sym);
-                    }
+                    let slots = (code as usize) << shift..((code as usize) + 1) << shift;
                     let total = len as u32 + u32::from(sym & 15);
-                    if ac && total <= LUT_BITS {
-                        let (r, s) = (u16::from(sym >> 4), sym & 15);
-                        let advance = match (r, s) {
-                            (15, 0) => 16,
-                            (_, 0) => 0,
-                            _ => r + 1,
-                        };
-                        for e in &mut h.skip[first..first + (1 << shift)] {
-                            *e = total as u16 | advance << 8;
-                        }
+                    if !ac {
+                        h.lut[slots].fill((len as u8, sym));
+                    } else if total <= LUT_BITS {
+                        h.skip[slots].fill(total as u16 | (ac_advance(sym) as u16) << 8);
                     }
                 }
                 code += 1;
@@ -220,6 +211,16 @@ impl<'a> Bits<'a> {
             self.pos += 1;
         }
         None
+    }
+}
+
+/// How far an AC symbol (`run << 4 | size`) moves the coefficient index: 16 for a run of
+/// zeros (ZRL), 0 for the end of the block, otherwise the run plus the coefficient itself.
+fn ac_advance(rs: u8) -> u32 {
+    match (rs >> 4, rs & 15) {
+        (15, 0) => 16,
+        (_, 0) => 0,
+        (r, _) => u32::from(r) + 1,
     }
 }
 
@@ -400,11 +401,7 @@ fn skip_ac(bits: &mut Bits<'_>, t: &Huffman) -> Option<()> {
             bits.refill();
             bits.consume(u32::from(rs & 15));
             (buf, n) = (bits.buf, bits.n);
-            match (rs >> 4, rs & 15) {
-                (15, 0) => 16,
-                (_, 0) => 0,
-                (r, _) => u32::from(r) + 1,
-            }
+            ac_advance(rs)
         };
         if advance == 0 {
             break;
