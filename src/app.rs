@@ -49,14 +49,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, source: Source) -> AppState {
+        let policy = config.policy();
         AppState {
             cache: Cache::new(config.cache_mib.saturating_mul(1 << 20)),
             settings: config.settings(),
             cpu: Semaphore::new(config.workers()),
             resizers: Mutex::new(Vec::new()),
             response_budget: config.max_response_bytes,
-            policy: config.policy(),
-            thumbs: gallery::ThumbPolicy::from_policy(&config.policy()),
+            thumbs: gallery::ThumbPolicy::from_policy(&policy),
+            policy,
             pixels: Semaphore::new(megapixels(config.pixel_budget) as usize),
             pixel_budget_mp: megapixels(config.pixel_budget),
             dims: gallery::dims_cache(),
@@ -351,7 +352,7 @@ fn download_name(key: &Key, format: Option<OutputFormat>) -> String {
 fn attach(mut resp: Response<Bytes>, filename: Option<String>) -> Response<Bytes> {
     if let Some(name) = filename {
         if resp.status() == StatusCode::OK {
-            if let Ok(v) = HeaderValue::from_str(&crate::source::s3::content_disposition(&name)) {
+            if let Ok(v) = HeaderValue::from_str(&crate::source::content_disposition(&name)) {
                 resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
             }
         }

@@ -213,6 +213,23 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// How a download is named, in a presigned S3 GET's override or in imgfn's own response:
+/// `attachment; filename="..."` with a safe ASCII fallback and the UTF-8 form (RFC 6266).
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// The 422 for an original over the byte limit (shared by every backend).
 pub fn too_large(size: u64, max_bytes: u64) -> Error {
     Error::limit(
@@ -224,6 +241,20 @@ pub fn too_large(size: u64, max_bytes: u64) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_disposition_is_safe() {
+        assert_eq!(
+            content_disposition("cat.jpg"),
+            "attachment; filename=\"cat.jpg\"; filename*=UTF-8''cat%2Ejpg"
+        );
+        let d = content_disposition("a\"b\r\nc ü.jpg");
+        assert!(
+            d.starts_with("attachment; filename=\"a_b__c _.jpg\""),
+            "{d}"
+        );
+        assert!(!d.contains('\n'));
+    }
 
     #[test]
     fn keys() {

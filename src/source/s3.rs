@@ -5,7 +5,7 @@
 //! `s3:ListBucket`: the SAM template grants it), denied → `Forbidden`, throttling, 5xx and
 //! connection failures → `Upstream`, timeouts → `UpstreamTimeout`.
 
-use super::{too_large, Key, Listed, Listing, Stat};
+use super::{content_disposition, too_large, Key, Listed, Listing, Stat};
 use crate::error::{Error, Result};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -303,22 +303,6 @@ pub fn call_policy(
     (retry, timeouts)
 }
 
-/// `attachment; filename="..."` with a safe ASCII fallback and the UTF-8 form (RFC 6266).
-pub fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
@@ -341,24 +325,5 @@ where
         (_, Some(403)) => Error::Forbidden("access to this image is denied".into()),
         _ if code == "NoSuchKey" || code == "NotFound" => Error::NotFound,
         _ => Error::Upstream(detail),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_is_safe() {
-        assert_eq!(
-            content_disposition("cat.jpg"),
-            "attachment; filename=\"cat.jpg\"; filename*=UTF-8''cat%2Ejpg"
-        );
-        let d = content_disposition("a\"b\r\nc ü.jpg");
-        assert!(
-            d.starts_with("attachment; filename=\"a_b__c _.jpg\""),
-            "{d}"
-        );
-        assert!(!d.contains('\n'));
     }
 }
