@@ -3,7 +3,7 @@
 
 A 10000x10000 PNG (generated here, not committed) is the worst case for memory: PNG has no
 shrink-on-load, so each decode holds 300 MB of RGB. The release server runs with 16 workers
-so that only the decode budget (IMGFN_PIXEL_BUDGET) stands between 16 requests and 16 full
+so that only the memory budget (IMGFN_MEMORY_BUDGET_MIB) stands between 16 requests and 16 full
 decodes at once. Each setting is run once; the script prints peak RSS (VmHWM) and statuses.
 
   cargo build --release && python3 benches/admission_rss.py
@@ -50,7 +50,7 @@ def get(url: str) -> int:
 
 def run(budget: int) -> dict:
     port = free_port()
-    env = dict(os.environ, IMGFN_LOG="warn", IMGFN_WORKERS="16", IMGFN_PIXEL_BUDGET=str(budget),
+    env = dict(os.environ, IMGFN_LOG="warn", IMGFN_WORKERS="16", IMGFN_MEMORY_BUDGET_MIB=str(budget),
                IMGFN_QUEUE_TIMEOUT_MS="3000", IMGFN_MAX_SOURCE_PIXELS="100000000")
     proc = subprocess.Popen([os.path.join(ROOT, "target/release/imgfn"), "serve", "--root", DATA,
                              "--addr", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
@@ -68,7 +68,7 @@ def run(budget: int) -> dict:
         elapsed = time.time() - started
         with open(f"/proc/{proc.pid}/status") as f:
             hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-        return {"budget_mp": budget // 1_000_000, "peak_rss_mib": hwm / 1024,
+        return {"budget_mib": budget, "peak_rss_mib": hwm / 1024,
                 "ok": statuses.count(200), "503": statuses.count(503),
                 "other": [s for s in statuses if s not in (200, 503)], "seconds": elapsed}
     finally:
@@ -78,11 +78,11 @@ def run(budget: int) -> dict:
 
 def main() -> None:
     make_big_png()
-    print("| pixel budget | peak RSS | 200 | 503 | other | wall |")
+    print("| memory budget | peak RSS | 200 | 503 | other | wall |")
     print("|---|---|---|---|---|---|")
-    for budget in (200_000_000, 100_000_000_000):
+    for budget in (768, 1_048_576):
         r = run(budget)
-        label = f"{r['budget_mp']} MP" + (" (default)" if budget == 200_000_000 else " (unbounded)")
+        label = f"{r['budget_mib']} MiB" + (" (default)" if budget == 768 else " (unbounded)")
         print(f"| {label} | {r['peak_rss_mib']:.0f} MiB | {r['ok']} | {r['503']} | {r['other']} | {r['seconds']:.1f} s |")
 
 

@@ -27,7 +27,7 @@ fn load(id: &'static str, file: &str) -> Fixture {
 
 fn decoded(f: &Fixture) -> Pixels {
     let info = pipeline::probe(&f.bytes).expect("probe");
-    decode::decode(&f.bytes, &info, 1, u64::MAX).expect("decode")
+    decode::decode(&f.bytes, &info, 1).expect("decode")
 }
 
 fn full(p: &Pixels) -> Rect {
@@ -52,18 +52,13 @@ fn bench_decode(c: &mut Criterion) {
     for shrink in [1u32, 2, 4, 8] {
         g.bench_function(
             BenchmarkId::new(format!("jpeg/{}", large.id), format!("1/{shrink}")),
-            |b| {
-                b.iter(|| {
-                    decode::decode(black_box(&large.bytes), &info, shrink, u64::MAX)
-                        .expect("decode")
-                })
-            },
+            |b| b.iter(|| decode::decode(black_box(&large.bytes), &info, shrink).expect("decode")),
         );
     }
     let png = load("2.3mp-rgba", "alpha.png");
     let png_info = pipeline::probe(&png.bytes).expect("probe");
     g.bench_function(format!("png/{}", png.id), |b| {
-        b.iter(|| decode::decode(black_box(&png.bytes), &png_info, 1, u64::MAX).expect("decode"))
+        b.iter(|| decode::decode(black_box(&png.bytes), &png_info, 1).expect("decode"))
     });
     g.finish();
 }

@@ -26,7 +26,8 @@ fi
 
 PY_SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 export PATH="$PATH:$PY_SCRIPTS:$HOME/.local/bin"
-if ! command -v cargo-lambda >/dev/null || ! command -v cfn-lint >/dev/null; then
+if ! command -v cargo-lambda >/dev/null || ! command -v cfn-lint >/dev/null \
+  || ! python3 -c 'import cfnlint' 2>/dev/null; then
   step "pip install cargo-lambda cfn-lint"
   python3 -m pip install -q --disable-pip-version-check cargo-lambda cfn-lint
 fi
@@ -38,6 +39,8 @@ step "cargo clippy"
 cargo clippy --all-targets --locked --features nasm -- -D warnings
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+step "template tests (tests/template_test.py)"
+python3 tests/template_test.py
 
 step "build"
 cargo test --locked --features nasm --no-run --quiet

@@ -30,21 +30,25 @@ pub struct AppState {
     source: Source,
     cache: Cache,
     settings: Settings,
-    /// Bounds CPU-heavy renders to the number of workers; the rest wait their turn.
-    cpu: Semaphore,
+    /// Bounds CPU-heavy renders to the number of workers; the rest wait their turn. Its
+    /// permits move into the blocking render and are released when the render ends.
+    cpu: Arc<Semaphore>,
     /// Resizers keep their scratch buffers between requests.
     resizers: Mutex<Vec<Resizer>>,
     /// Bodies above this many bytes are redirected to a presigned S3 GET (S3 source only).
     response_budget: Option<u64>,
     /// Allow-lists applied to every parsed request.
     policy: Policy,
-    /// Megapixels that may be decoded at once; requests beyond it queue, then get a 503.
-    pixels: Semaphore,
-    pixel_budget_mp: u32,
+    /// MiB that renders may hold at once, each weighed before it starts (`pipeline::prepare`);
+    /// requests beyond it queue, then get a 503. Owned by the render, like `cpu`.
+    memory: Arc<Semaphore>,
     /// Gallery dimensions by key and version (header reads, never pixels).
     dims: gallery::DimsCache,
     /// What gallery thumbnail URLs may ask for under the allow-lists.
     thumbs: gallery::ThumbPolicy,
+    /// The local server's bound address (port 0 resolved), for URLs back to ourselves when
+    /// `IMGFN_PUBLIC_URL` is not set.
+    bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -53,16 +57,34 @@ impl AppState {
         AppState {
             cache: Cache::new(config.cache_mib.saturating_mul(1 << 20)),
             settings: config.settings(),
-            cpu: Semaphore::new(config.workers()),
+            cpu: Arc::new(Semaphore::new(config.workers())),
             resizers: Mutex::new(Vec::new()),
             response_budget: config.max_response_bytes,
             thumbs: gallery::ThumbPolicy::from_policy(&policy),
             policy,
-            pixels: Semaphore::new(megapixels(config.pixel_budget) as usize),
-            pixel_budget_mp: megapixels(config.pixel_budget),
+            memory: Arc::new(Semaphore::new(
+                usize::try_from(config.memory_budget_mib).unwrap_or(usize::MAX),
+            )),
             dims: gallery::dims_cache(),
+            bound: std::sync::OnceLock::new(),
             source,
             config,
+        }
+    }
+
+    /// Record the address the local server bound (once).
+    pub fn set_bound_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.bound.set(addr);
+    }
+
+    /// The origin of URLs this service hands out: `IMGFN_PUBLIC_URL`, else the address the
+    /// local server listens on. Never a request's `Host` or `X-Forwarded-*` headers, which
+    /// the client chooses.
+    pub fn public_origin(&self) -> String {
+        match (&self.config.public_url, self.bound.get()) {
+            (Some(url), _) => url.trim_end_matches('/').to_string(),
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => format!("http://{}", self.config.addr),
         }
     }
 
@@ -87,9 +109,9 @@ impl AppState {
     }
 }
 
-/// Pixels in whole megapixels, rounded up (the unit of the decode budget).
-fn megapixels(pixels: u64) -> u32 {
-    u32::try_from(pixels.div_ceil(1_000_000).max(1)).unwrap_or(u32::MAX)
+/// Bytes in whole MiB, rounded up (the unit of the memory budget).
+fn mebibytes(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1 << 20).max(1)).unwrap_or(u32::MAX)
 }
 
 fn unix_now() -> u64 {
@@ -143,6 +165,11 @@ pub async fn handle(state: &AppState, req: Request<Bytes>) -> Response<Bytes> {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    // Never let a browser guess a type: an original with HTML appended stays an image.
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let total = started.elapsed();
     if let Ok(v) = HeaderValue::from_str(&trace.server_timing(total)) {
         response.headers_mut().insert("server-timing", v);
@@ -225,9 +252,16 @@ async fn route(
     let key = Key::from_uri_path(req.uri().path())?;
     trace.key = Some(key.to_string());
     // Signatures first: an unsigned request costs no I/O at all.
-    if let Some(keys) = &state.config.signing_keys {
-        keys.verify(req.uri().path(), req.uri().query(), unix_now())?;
-    }
+    let now = unix_now();
+    let expires = match &state.config.signing_keys {
+        Some(keys) => keys.verify(req.uri().path(), req.uri().query(), now)?,
+        None => None,
+    };
+    // A response to an expiring URL is cached no longer than the URL lives.
+    let cache_control = match expires {
+        Some(exp) => signing::cache_control_until(&state.config.cache_control, exp, now),
+        None => state.config.cache_control.clone(),
+    };
     let query = signing::transformation_query(req.uri().query());
     let (params, download) = Params::parse(query.as_deref())?.without_download();
     let params = state.policy.apply(params)?;
@@ -252,13 +286,18 @@ async fn route(
         let (source, fetch) = fetch_source(state, &key, &stat.version).await?;
         trace.fetch = Some(fetch);
         let format = SourceFormat::detect(&source.bytes)?;
-        let resp = image_response(
+        let mut resp = image_response(
             req.headers(),
             source.bytes.clone(),
             format.content_type(),
             &source.etag,
-            &state.config.cache_control,
+            &cache_control,
             false,
+        );
+        // Served as stored: whatever else the file holds can never run as a page.
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
         );
         return Ok(attach(resp, download.then(|| download_name(&key, None))));
     }
@@ -266,11 +305,14 @@ async fn route(
     let choice = match params.format {
         None => FormatChoice::Source,
         Some(FormatParam::Exact(f)) => FormatChoice::Exact(f),
-        Some(FormatParam::Auto) => FormatChoice::Auto(Accepted::from_header(
-            req.headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok()),
-        )),
+        // Formats the allow-list does not name are never negotiated.
+        Some(FormatParam::Auto) => FormatChoice::Auto(
+            state.policy.mask(Accepted::from_header(
+                req.headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok()),
+            )),
+        ),
         Some(FormatParam::Json) => {
             let (source, fetch) = fetch_source(state, &key, &stat.version).await?;
             trace.fetch = Some(fetch);
@@ -282,7 +324,7 @@ async fn route(
                 Bytes::from(body),
                 "application/json",
                 &etag,
-                &state.config.cache_control,
+                &cache_control,
                 false,
             ));
         }
@@ -326,7 +368,7 @@ async fn route(
         r.bytes.clone(),
         r.format.content_type(),
         &r.etag,
-        &state.config.cache_control,
+        &cache_control,
         matches!(choice, FormatChoice::Auto(_)),
     );
     Ok(attach(
@@ -478,7 +520,11 @@ async fn create_upload(
                 bytes: upload.bytes,
                 expires,
             };
-            let url = format!("{}{}", origin(req)?, token.local_signer().sign(&grant));
+            let url = format!(
+                "{}{}",
+                state.public_origin(),
+                token.local_signer().sign(&grant)
+            );
             (url, Vec::new())
         }
     };
@@ -502,16 +548,6 @@ async fn create_upload(
             "expires_at": uploads::rfc3339(expires),
         }),
     ))
-}
-
-/// Scheme and authority this request reached us at, for URLs back to ourselves.
-fn origin<B>(req: &Request<B>) -> Result<String> {
-    let host = header_str(req, header::HOST)
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .ok_or_else(|| Error::BadRequest("a valid Host header is required".into()))?;
-    let https = header_str(req, header::HeaderName::from_static("x-forwarded-proto"))
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    Ok(format!("{}://{host}", if https { "https" } else { "http" }))
 }
 
 /// The grant of a `PUT /_/uploads/<key>` request (local folder only), from its URL and
@@ -575,26 +611,35 @@ async fn gallery_json(state: &AppState, req: &Request<Bytes>) -> Result<Response
         .source
         .list(&q.prefix, q.cursor.as_deref(), q.limit)
         .await?;
+    // Thumbnail signatures expire; `exp` is rounded so listings within half the lifetime
+    // hand out the same URLs and browser and CDN caches keep hitting.
+    let exp = gallery::link_expiry(unix_now(), state.config.gallery_link_secs);
     let link = |path: String| match &state.config.signing_keys {
-        Some(keys) => keys.sign(&path, None),
+        Some(keys) => keys.sign(&path, Some(exp)),
         None => path,
     };
     // Boxed: the futures borrow the entries, and an unboxed closure-made future trips the
     // compiler's higher-ranked lifetime check once the handler must be `Send`.
     type DimsFuture<'a> =
         std::pin::Pin<Box<dyn std::future::Future<Output = Result<Dims>> + Send + 'a>>;
-    let reads: Vec<DimsFuture<'_>> = listing
+    // Only images are listed (by name; what they really are is read below).
+    let entries: Vec<&Listed> = listing
         .entries
         .iter()
+        .filter(|e| gallery::looks_like_image(&e.key))
+        .collect();
+    let reads: Vec<DimsFuture<'_>> = entries
+        .iter()
+        .copied()
         .map(|entry| Box::pin(dims_of(state, entry)) as DimsFuture<'_>)
         .collect();
     let dims: Vec<Result<Dims>> = futures_util::stream::iter(reads)
         .buffered(8)
         .collect()
         .await;
-    let items: Vec<serde_json::Value> = listing
-        .entries
+    let items: Vec<serde_json::Value> = entries
         .iter()
+        .copied()
         .zip(&dims)
         .map(|(entry, dims)| gallery::item_json(entry, dims, &state.thumbs, link))
         .collect();
@@ -685,23 +730,33 @@ async fn render_rendition(
     choice: FormatChoice,
 ) -> Result<CacheValue> {
     let (source, fetch) = fetch_source(state, key, version).await?;
-    // Header only: what the decode will cost, before admitting it.
+    // Header only: what the whole render will cost, before admitting it.
     let info = pipeline::probe(&source.bytes)?;
-    state.settings.limits.check_source(&info)?;
-    let weight = megapixels(info.stored_pixels()).min(state.pixel_budget_mp);
+    let format = resolve_format(choice, &info);
+    state.policy.check_output(format)?;
+    let job = pipeline::prepare(&info, params, format, &state.settings.limits)?;
     let timeout = Duration::from_millis(state.config.queue_timeout_ms);
-    let _pixels = tokio::time::timeout(timeout, state.pixels.acquire_many(weight))
-        .await
-        .map_err(|_| {
-            Error::Overloaded(format!(
-                "too many large images are being processed; waited {} ms",
-                state.config.queue_timeout_ms
-            ))
-        })?
-        .map_err(|_| Error::Internal("pixel budget closed".into()))?;
-    let _cpu = state
+    // Owned permits: they move into the blocking task and are released when the render
+    // ends, not when this future is dropped (a client that hangs up frees nothing early).
+    let memory = tokio::time::timeout(
+        timeout,
+        state
+            .memory
+            .clone()
+            .acquire_many_owned(mebibytes(job.memory)),
+    )
+    .await
+    .map_err(|_| {
+        Error::Overloaded(format!(
+            "too many large images are being processed; waited {} ms",
+            state.config.queue_timeout_ms
+        ))
+    })?
+    .map_err(|_| Error::Internal("memory budget closed".into()))?;
+    let cpu = state
         .cpu
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| Error::Internal("worker pool closed".into()))?;
     let mut resizer = state.take_resizer();
@@ -709,8 +764,18 @@ async fn render_rendition(
     let params = params.clone();
     let bytes = source.bytes.clone();
     let (rendered, resizer) = tokio::task::spawn_blocking(move || {
-        let format = resolve_format(choice, &info);
-        let result = pipeline::render(&bytes, &info, &params, format, &settings, &mut resizer);
+        let result = pipeline::guard("render", || {
+            pipeline::render_job(
+                &bytes,
+                &info,
+                &job,
+                &params,
+                format,
+                &settings,
+                &mut resizer,
+            )
+        });
+        drop((cpu, memory));
         (result, resizer)
     })
     .await

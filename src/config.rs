@@ -20,7 +20,13 @@ pub const DEFAULT_MAX_OUTPUT_SIDE: u32 = 8192;
 pub const DEFAULT_AVIF_SPEED: u8 = 8;
 pub const DEFAULT_MAX_OUTPUT_PIXELS: u64 = 50_000_000;
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 << 20;
-pub const DEFAULT_PIXEL_BUDGET: u64 = 200_000_000;
+pub const DEFAULT_MEMORY_BUDGET_MIB: u64 = 768;
+pub const DEFAULT_MAX_AVIF_PIXELS: u64 = 4_000_000;
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
+pub const DEFAULT_GALLERY_LINK_SECS: u64 = 86_400;
+pub const DEFAULT_NOT_FOUND_TTL_SECS: u64 = 10;
 pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_S3_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_REVALIDATE_SECS: u64 = 10;
@@ -91,9 +97,16 @@ pub struct Config {
     #[arg(long, env = "IMGFN_MAX_OUTPUT_BYTES", default_value_t = DEFAULT_MAX_OUTPUT_BYTES)]
     pub max_output_bytes: u64,
 
-    /// Source pixels that may be decoded at once across all requests; the excess waits.
-    #[arg(long, env = "IMGFN_PIXEL_BUDGET", default_value_t = DEFAULT_PIXEL_BUDGET)]
-    pub pixel_budget: u64,
+    /// Memory (MiB) that renders may hold at once, each weighed from its header and plan
+    /// before it starts (decode, resize, encode); the excess waits, then gets a 503. A single
+    /// render that needs more is refused with a 422.
+    #[arg(long, env = "IMGFN_MEMORY_BUDGET_MIB", default_value_t = DEFAULT_MEMORY_BUDGET_MIB,
+          value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub memory_budget_mib: u64,
+
+    /// Largest AVIF output in pixels (AVIF encoding costs about 1 us per pixel).
+    #[arg(long, env = "IMGFN_MAX_AVIF_PIXELS", default_value_t = DEFAULT_MAX_AVIF_PIXELS)]
+    pub max_avif_pixels: u64,
 
     /// How long a request may wait for the pixel budget before a 503 with Retry-After.
     #[arg(long, env = "IMGFN_QUEUE_TIMEOUT_MS", default_value_t = DEFAULT_QUEUE_TIMEOUT_MS)]
@@ -114,6 +127,11 @@ pub struct Config {
     /// Allowed `fmt` values, e.g. `webp,avif,jpeg,auto`; empty allows all.
     #[arg(long, env = "IMGFN_ALLOWED_FORMATS", value_delimiter = ',')]
     pub allowed_formats: Vec<String>,
+
+    /// `bg` colours allowed under a size ladder (`RRGGBB[AA]`, comma-separated); with a
+    /// ladder and no list, `bg` is refused.
+    #[arg(long, env = "IMGFN_ALLOWED_BACKGROUNDS", value_delimiter = ',')]
+    pub allowed_backgrounds: Vec<crate::params::Rgba>,
 
     /// Highest `q`; higher requests are lowered to it.
     #[arg(long, env = "IMGFN_MAX_QUALITY", value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -152,6 +170,41 @@ pub struct Config {
     /// How long a known S3 object version (ETag) is trusted before it is checked again.
     #[arg(long, env = "IMGFN_REVALIDATE_SECS", default_value_t = DEFAULT_REVALIDATE_SECS)]
     pub revalidate_secs: u64,
+
+    /// Public origin of this service (`https://img.example.com`), used for the URLs it hands
+    /// out (local upload URLs). Never taken from request headers. Default: the listen
+    /// address, `http://<addr>`.
+    #[arg(long, env = "IMGFN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long a gallery listing's signed thumbnail URLs stay valid, in seconds (rounded
+    /// so that listings within half that time hand out the same URLs).
+    #[arg(long, env = "IMGFN_GALLERY_LINK_SECS", default_value_t = DEFAULT_GALLERY_LINK_SECS,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub gallery_link_secs: u64,
+
+    /// How long a missing original is remembered as missing (seconds; 0: not at all), so a
+    /// flood of requests for absent keys does not cost one store call each.
+    #[arg(long, env = "IMGFN_NOT_FOUND_TTL_SECS", default_value_t = DEFAULT_NOT_FOUND_TTL_SECS)]
+    pub not_found_ttl_secs: u64,
+
+    /// Local server: time a client has to send a request's head (slowloris), in ms. It also
+    /// bounds an idle keep-alive connection: the clock starts as soon as the connection
+    /// waits for its next request.
+    #[arg(long, env = "IMGFN_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub header_timeout_ms: u64,
+
+    /// Local server: time a client has to send a request's body, in ms.
+    #[arg(long, env = "IMGFN_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub body_timeout_ms: u64,
+
+    /// Local server: connections open at once (lowered to fit the process's descriptor
+    /// limit); further clients wait in the listen backlog.
+    #[arg(long, env = "IMGFN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// Bearer token for `POST /_/uploads` (and the gallery listing); uploads are off without it.
     #[arg(long, env = "IMGFN_UPLOAD_TOKEN", hide_env_values = true)]
@@ -203,7 +256,15 @@ impl Config {
             max_output_side: DEFAULT_MAX_OUTPUT_SIDE,
             max_output_pixels: DEFAULT_MAX_OUTPUT_PIXELS,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
-            pixel_budget: DEFAULT_PIXEL_BUDGET,
+            memory_budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
+            max_avif_pixels: DEFAULT_MAX_AVIF_PIXELS,
+            allowed_backgrounds: Vec::new(),
+            public_url: None,
+            gallery_link_secs: DEFAULT_GALLERY_LINK_SECS,
+            not_found_ttl_secs: DEFAULT_NOT_FOUND_TTL_SECS,
+            header_timeout_ms: DEFAULT_HEADER_TIMEOUT_MS,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             queue_timeout_ms: DEFAULT_QUEUE_TIMEOUT_MS,
             signing_keys: None,
             allowed_sizes: Vec::new(),
@@ -237,6 +298,8 @@ impl Config {
                 max_output_side: self.max_output_side,
                 max_output_pixels: self.max_output_pixels,
                 max_output_bytes: self.max_output_bytes,
+                max_avif_pixels: self.max_avif_pixels,
+                max_render_bytes: self.memory_budget_mib << 20,
             },
             encode: EncodeOptions {
                 avif_speed: self.avif_speed,
@@ -252,6 +315,7 @@ impl Config {
             self.allowed_formats.clone(),
             self.max_quality,
         )
+        .with_backgrounds(self.allowed_backgrounds.clone())
     }
 
     /// The response budget under Lambda: the explicit setting, or what the invoke mode allows.

@@ -30,6 +30,9 @@ pub enum Error {
     /// The target already exists and is never overwritten (a replayed upload URL).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The client did not send its request in time (local server).
+    #[error("request timeout: {0}")]
+    RequestTimeout(String),
     /// The request body is over a configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
@@ -91,6 +94,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::CorruptImage { .. } | Error::LimitExceeded { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -113,6 +117,7 @@ impl Error {
             Error::NotFound => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::RequestTimeout(_) => "request_timeout",
             Error::UnsupportedFormat(_) => "unsupported_format",
             Error::CorruptImage { .. } => "corrupt_image",
             Error::LimitExceeded { .. } => "limit_exceeded",

@@ -106,6 +106,24 @@ impl GalleryQuery {
 }
 
 /// The opaque form of a store cursor in `next_cursor`.
+/// The `exp` of gallery links issued at `now` that live about `secs`: the end of the next
+/// half-lifetime window, so every listing within one window signs identical URLs, and each
+/// lives between half and the whole of `secs`.
+pub fn link_expiry(now: u64, secs: u64) -> u64 {
+    let step = (secs / 2).max(1);
+    (now / step + 2) * step
+}
+
+/// Whether a listed key names an image by its extension (uploads always carry one).
+pub fn looks_like_image(key: &crate::source::Key) -> bool {
+    let name = key.as_str().rsplit('/').next().unwrap_or("");
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("jpg" | "jpeg" | "jpe" | "png" | "gif" | "webp")
+    )
+}
+
 pub fn encode_cursor(cursor: &str) -> String {
     URL_SAFE_NO_PAD.encode(cursor.as_bytes())
 }
@@ -240,6 +258,28 @@ pub fn item_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_expiry_is_rounded_and_bounded() {
+        let secs = 86_400;
+        for now in [1_000_000u64, 1_043_199, 1_043_200, 2_000_000_123] {
+            let exp = link_expiry(now, secs);
+            assert!(
+                exp > now + secs / 2 - 1 && exp <= now + secs,
+                "{now} -> {exp}"
+            );
+            assert_eq!(exp % (secs / 2), 0);
+        }
+        // The same URL for every listing within a window.
+        assert_eq!(link_expiry(1_000_000, secs), link_expiry(1_000_001, secs));
+    }
+
+    #[test]
+    fn only_images_are_listed() {
+        let k = |s: &str| crate::source::Key::parse(s).unwrap();
+        assert!(looks_like_image(&k("a/b.JPG")) && looks_like_image(&k("x.webp")));
+        assert!(!looks_like_image(&k("notes.txt")) && !looks_like_image(&k("a.jpg/README")));
+    }
 
     #[test]
     fn queries() {

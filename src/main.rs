@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve images from a folder over HTTP (the local, AWS-free mode).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Run the pipeline on one local file.
     Transform(TransformArgs),
     /// Sign a URL path and query with the first key of IMGFN_SIGNING_KEYS; prints the path.
@@ -105,7 +105,7 @@ fn main() -> std::process::ExitCode {
         lambda()
     } else {
         match Cli::parse().command {
-            Command::Serve(config) => serve(config),
+            Command::Serve(config) => serve(*config),
             Command::Transform(args) => transform(args),
             Command::Sign(args) => sign(args),
         }
@@ -229,8 +229,8 @@ fn transform(a: TransformArgs) -> Result<(), String> {
     let mut run = || -> Result<pipeline::Rendered, String> {
         if a.decode_only {
             let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
-            let px = pipeline::decode::decode(&bytes, &info, a.shrink, u64::MAX)
-                .map_err(|e| e.to_string())?;
+            let px =
+                pipeline::decode::decode(&bytes, &info, a.shrink).map_err(|e| e.to_string())?;
             return Ok(pipeline::Rendered {
                 bytes: Vec::new(),
                 format,

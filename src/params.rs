@@ -140,6 +140,16 @@ pub struct Dpr(u16);
 impl Dpr {
     pub const ONE: Dpr = Dpr(100);
 
+    /// The ratio in hundredths (150 is 1.5x).
+    pub fn hundredths(self) -> u16 {
+        self.0
+    }
+
+    /// A ratio in hundredths, as the parser accepts them (100 to 400).
+    pub fn from_hundredths(h: u16) -> Option<Dpr> {
+        (100..=400).contains(&h).then_some(Dpr(h))
+    }
+
     /// Scale a CSS length to device pixels, rounding to the nearest pixel.
     pub fn apply(self, css: u32) -> u32 {
         ((u64::from(css) * u64::from(self.0) + 50) / 100) as u32
@@ -472,6 +482,15 @@ fn parse_format(value: &str) -> Result<FormatParam> {
         "json" => FormatParam::Json,
         _ => return Err(invalid("fmt")),
     })
+}
+
+impl std::str::FromStr for Rgba {
+    type Err = String;
+
+    /// `RRGGBB` or `RRGGBBAA`, as `bg` takes it (for the allow-list of backgrounds).
+    fn from_str(s: &str) -> std::result::Result<Rgba, String> {
+        parse_color(s.trim()).map_err(|e| e.to_string())
+    }
 }
 
 fn parse_color(value: &str) -> Result<Rgba> {

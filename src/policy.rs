@@ -3,8 +3,23 @@
 //! formats, and a maximum quality. Without them every `w` from 1 to 8192 is a new cache
 //! entry and a new render: the cheapest cache-busting attack there is.
 
+//!
+//! Under a size ladder the whole key space is bounded, not only `w` and `h`: `dpr` snaps up
+//! to [`DPR_LADDER`] and only applies with a box, `q` rounds to a multiple of
+//! [`QUALITY_STEP`], focal points to a [`FOCAL_STEPS`] grid, and `bg` must be on the
+//! configured list. The number of renditions one original can have is then finite (the
+//! README gives it). The output format is checked after `auto` negotiation and the source
+//! default, so no allow-list can be walked around by leaving `fmt` out.
+
 use crate::error::{Error, Result};
-use crate::params::{FormatParam, Params};
+use crate::params::{Accepted, Dpr, FormatParam, Gravity, OutputFormat, Params, Rgba};
+
+/// Device pixel ratios a request may reach under a size ladder (hundredths).
+pub const DPR_LADDER: [u16; 5] = [100, 150, 200, 300, 400];
+/// `q` is rounded to a multiple of this under a size ladder (at least this).
+pub const QUALITY_STEP: u8 = 5;
+/// Focal points are rounded to 1/FOCAL_STEPS of the width and height under a size ladder.
+pub const FOCAL_STEPS: u16 = 20;
 
 /// What to do with a size that is not on the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -25,6 +40,8 @@ pub struct Policy {
     pub formats: Vec<String>,
     /// Highest `q`; a higher one is lowered to it.
     pub max_quality: Option<u8>,
+    /// `bg` colours allowed under a size ladder (any colour without a ladder).
+    pub backgrounds: Vec<Rgba>,
 }
 
 impl Policy {
@@ -44,7 +61,96 @@ impl Policy {
                 .map(|f| f.trim().to_ascii_lowercase())
                 .collect(),
             max_quality,
+            backgrounds: Vec::new(),
         }
+    }
+
+    /// Allow these `bg` colours under a size ladder.
+    pub fn with_backgrounds(mut self, backgrounds: Vec<Rgba>) -> Policy {
+        self.backgrounds = backgrounds;
+        self
+    }
+
+    /// Whether an allow-list of sizes is in force (and with it the bounded key space).
+    pub fn has_ladder(&self) -> bool {
+        !self.sizes.is_empty()
+    }
+
+    /// Is `format` allowed as an output (after negotiation)?
+    pub fn allows(&self, format: OutputFormat) -> bool {
+        self.formats.is_empty()
+            || self
+                .formats
+                .iter()
+                .any(|f| f == format.name() || (f == "jpg" && format == OutputFormat::Jpeg))
+    }
+
+    /// What `fmt=auto` may choose from this `Accept`: formats that are not allowed are
+    /// treated as not accepted (part of the cache key, so fewer variants too).
+    pub fn mask(&self, accepted: Accepted) -> Accepted {
+        Accepted {
+            avif: accepted.avif && self.allows(OutputFormat::Avif),
+            webp: accepted.webp && self.allows(OutputFormat::Webp),
+        }
+    }
+
+    /// Refuse an output format that the allow-list does not name, however it was reached
+    /// (`fmt=auto`'s fallback, or the source's own format when `fmt` is left out).
+    pub fn check_output(&self, format: OutputFormat) -> Result<()> {
+        if self.allows(format) {
+            return Ok(());
+        }
+        Err(Error::invalid_param(
+            "fmt",
+            format!(
+                "this request would produce {}, which is not an allowed output format; ask for `fmt` = one of: {}",
+                format.name(),
+                self.formats.join(", ")
+            ),
+        ))
+    }
+
+    /// Bound what a request may vary under a size ladder.
+    fn bound_key_space(&self, p: &mut Params) -> Result<()> {
+        if p.width.is_none() && p.height.is_none() {
+            // Without a box, `dpr` would re-render the full image at every ratio.
+            p.dpr = None;
+        }
+        if let Some(d) = p.dpr {
+            let rung = DPR_LADDER
+                .iter()
+                .copied()
+                .find(|&r| r >= d.hundredths())
+                .unwrap_or(400);
+            p.dpr = Dpr::from_hundredths(rung).filter(|&d| d != Dpr::ONE);
+        }
+        if let Some(q) = p.quality {
+            let step = u16::from(QUALITY_STEP);
+            let rounded = (u16::from(q) + step / 2) / step * step;
+            p.quality = Some(rounded.clamp(step, 100) as u8);
+        }
+        if let Some(Gravity::Focal { x, y }) = p.gravity {
+            let cell = 10_000 / FOCAL_STEPS;
+            let snap = |v: u16| (v + cell / 2) / cell * cell;
+            p.gravity = Some(Gravity::Focal {
+                x: snap(x),
+                y: snap(y),
+            });
+        }
+        if let Some(bg) = p.background {
+            if !self.backgrounds.contains(&bg) {
+                return Err(Error::invalid_param(
+                    "bg",
+                    if self.backgrounds.is_empty() {
+                        "`bg` is not allowed on this server (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
+                    } else {
+                        "`bg` must be one of the allowed colours (IMGFN_ALLOWED_BACKGROUNDS)"
+                            .to_string()
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn size(&self, param: &str, v: u32) -> Result<u32> {
@@ -97,6 +203,12 @@ impl Policy {
         if let (Some(q), Some(max)) = (p.quality, self.max_quality) {
             p.quality = Some(q.min(max));
         }
+        if self.has_ladder() {
+            self.bound_key_space(&mut p)?;
+            if let (Some(q), Some(max)) = (p.quality, self.max_quality) {
+                p.quality = Some(q.min(max));
+            }
+        }
         Ok(p)
     }
 }
@@ -139,6 +251,67 @@ mod tests {
         assert_eq!(p.apply(params("fmt=png")).unwrap_err().status(), 400);
         assert_eq!(p.apply(params("q=95")).unwrap().quality, Some(80));
         assert_eq!(p.apply(params("q=50")).unwrap().quality, Some(50));
+    }
+
+    #[test]
+    fn the_resolved_format_must_be_allowed() {
+        let p = Policy::new(
+            vec![],
+            SizePolicy::Snap,
+            vec!["webp".into(), "jpeg".into()],
+            None,
+        );
+        assert!(p.allows(OutputFormat::Webp) && p.allows(OutputFormat::Jpeg));
+        assert!(!p.allows(OutputFormat::Avif) && !p.allows(OutputFormat::Png));
+        let chrome = Accepted {
+            avif: true,
+            webp: true,
+        };
+        assert_eq!(p.mask(chrome).choose(false), OutputFormat::Webp);
+        assert_eq!(p.check_output(OutputFormat::Png).unwrap_err().status(), 400);
+        assert!(p.check_output(OutputFormat::Jpeg).is_ok());
+        assert!(Policy::default().check_output(OutputFormat::Gif).is_ok());
+    }
+
+    #[test]
+    fn a_ladder_bounds_every_parameter() {
+        let p = Policy::new(vec![100, 200], SizePolicy::Snap, vec![], None)
+            .with_backgrounds(vec![Rgba([0, 0, 0, 255])]);
+        let got = p
+            .apply(params("w=100&dpr=1.01&q=77&gravity=0.123,0.987"))
+            .unwrap();
+        assert_eq!(got.dpr.map(Dpr::hundredths), Some(150));
+        assert_eq!(got.quality, Some(75));
+        assert_eq!(got.gravity, Some(Gravity::Focal { x: 1000, y: 10_000 }));
+        // dpr 1.0x is the same as none; dpr without a box is dropped.
+        assert_eq!(p.apply(params("w=100&dpr=1")).unwrap().dpr, None);
+        assert_eq!(p.apply(params("dpr=2")).unwrap().dpr, None);
+        assert_eq!(
+            p.apply(params("w=100&dpr=3.5"))
+                .unwrap()
+                .dpr
+                .map(Dpr::hundredths),
+            Some(400)
+        );
+        assert_eq!(p.apply(params("w=100&q=1")).unwrap().quality, Some(5));
+        assert!(p.apply(params("w=100&bg=000000")).is_ok());
+        assert_eq!(
+            p.apply(params("w=100&bg=010101")).unwrap_err().status(),
+            400
+        );
+        // Distinct requests collapse onto few keys.
+        let mut keys = std::collections::HashSet::new();
+        for d in 100..=400 {
+            let q = format!("w=100&dpr={}.{:02}", d / 100, d % 100);
+            keys.insert(p.apply(params(&q)).unwrap());
+        }
+        assert_eq!(keys.len(), DPR_LADDER.len());
+        // Without a ladder nothing is rounded.
+        let free = Policy::default().apply(params("dpr=1.01&q=77")).unwrap();
+        assert_eq!(
+            (free.dpr.map(Dpr::hundredths), free.quality),
+            (Some(101), Some(77))
+        );
     }
 
     #[test]

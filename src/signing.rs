@@ -115,8 +115,9 @@ impl SigningKeys {
         format!("{message}{sep}sig={id}.{tag}")
     }
 
-    /// Check the raw path and query of a request at Unix time `now`.
-    pub fn verify(&self, path: &str, query: Option<&str>, now: u64) -> Result<()> {
+    /// Check the raw path and query of a request at Unix time `now`; the URL's `exp`, when it
+    /// has one (responses must not be cached past it).
+    pub fn verify(&self, path: &str, query: Option<&str>, now: u64) -> Result<Option<u64>> {
         let query = query.unwrap_or("");
         let mut sigs = pairs(query).filter(|p| name_of(p) == "sig");
         let sig = value_of(
@@ -160,9 +161,46 @@ impl SigningKeys {
             if now > exp {
                 return Err(forbidden("the URL has expired"));
             }
+            return Ok(Some(exp));
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// The `Cache-Control` of a response to a URL that expires at `exp`: the configured policy
+/// without `immutable`, its lifetimes cut to the time left (a browser or CDN must not serve
+/// an expired URL's response from its cache).
+pub fn cache_control_until(configured: &str, exp: u64, now: u64) -> String {
+    let left = exp.saturating_sub(now);
+    let mut out: Vec<String> = Vec::new();
+    let mut had_max_age = false;
+    for directive in configured
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        let name = directive
+            .split_once('=')
+            .map_or(directive, |(n, _)| n)
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "immutable" => {}
+            "max-age" | "s-maxage" => {
+                let configured_age = directive
+                    .split_once('=')
+                    .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+                had_max_age |= name == "max-age";
+                out.push(format!("{name}={}", configured_age.min(left)));
+            }
+            _ => out.push(directive.to_string()),
+        }
+    }
+    if !had_max_age {
+        out.push(format!("max-age={left}"));
+    }
+    out.join(", ")
 }
 
 #[cfg(test)]
@@ -173,6 +211,25 @@ mod tests {
         "k1:0123456789abcdef0123,k0:fedcba9876543210fedc"
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn cache_lifetime_follows_exp() {
+        let cc = |c: &str| cache_control_until(c, 1030, 1000);
+        assert_eq!(
+            cc("public, max-age=31536000, immutable"),
+            "public, max-age=30"
+        );
+        assert_eq!(cc("public, max-age=10"), "public, max-age=10");
+        assert_eq!(
+            cc("public, s-maxage=600"),
+            "public, s-maxage=30, max-age=30"
+        );
+        assert_eq!(cc("no-store"), "no-store, max-age=30");
+        assert_eq!(
+            cache_control_until("public, max-age=60", 900, 1000),
+            "public, max-age=0"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Both paths produce 8-bit RGB or RGBA, the one working layout of the pipeline.
 
 use super::geometry::Orientation;
-use super::Pixels;
+use super::{jpeg_header, Pixels};
 use crate::error::{Error, Result};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -89,9 +89,31 @@ pub struct SourceInfo {
     pub stored: (u32, u32),
     pub orientation: Orientation,
     pub has_alpha: bool,
+    /// The file ends where its format says it does (a JPEG's EOI after its scans); a
+    /// truncated upload is refused instead of being served half grey.
+    pub complete: bool,
+    /// Bytes a decoder holds besides the pixels it returns, whatever the scale: libjpeg's
+    /// coefficient buffer (progressive JPEG), a GIF's canvas and frame, the `image` crate's
+    /// native buffer before conversion.
+    pub decoder_overhead: u64,
+    /// Bytes per returned pixel the decode holds (3 for RGB; 7 for CMYK JPEG, decoded
+    /// through a 4-byte buffer into a 3-byte one).
+    pub decode_px_bytes: u8,
 }
 
 impl SourceInfo {
+    /// Bytes a decode at 1/`shrink` scale allocates (only JPEGs decode scaled), read from
+    /// the header: what admission weighs and the decoders' allocation limits enforce.
+    pub fn decode_bytes(&self, shrink: u32) -> u64 {
+        let d = if self.format == SourceFormat::Jpeg {
+            u64::from(shrink.clamp(1, 8))
+        } else {
+            1
+        };
+        let px = u64::from(self.stored.0).div_ceil(d) * u64::from(self.stored.1).div_ceil(d);
+        self.decoder_overhead + px * u64::from(self.decode_px_bytes) + DECODER_SLACK
+    }
+
     /// Size as displayed (after EXIF orientation).
     pub fn display_size(&self) -> (u32, u32) {
         self.orientation.display_size(self.stored)
@@ -105,10 +127,10 @@ impl SourceInfo {
 /// Read format, size, orientation and alpha from the header only.
 pub fn probe(bytes: &[u8]) -> Result<SourceInfo> {
     let format = SourceFormat::detect(bytes)?;
-    match format {
+    super::guard("probe", || match format {
         SourceFormat::Jpeg => probe_jpeg(bytes),
         _ => probe_with_image(bytes, format),
-    }
+    })
 }
 
 /// Run libjpeg code, turning its unwinding errors (the mozjpeg crate reports libjpeg's
@@ -128,25 +150,25 @@ fn libjpeg<T>(what: &str, f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
     }
 }
 
+/// Row buffers, Huffman and palette tables and the like: well under this at any size.
+const DECODER_SLACK: u64 = 4 << 20;
+
 fn probe_jpeg(bytes: &[u8]) -> Result<SourceInfo> {
-    const APP1: [mozjpeg::Marker; 1] = [mozjpeg::Marker::APP(1)];
-    libjpeg("jpeg header", || {
-        let d = mozjpeg::Decompress::builder()
-            .with_markers(&APP1)
-            .from_mem(bytes)?;
-        let (w, h) = d.size();
-        let orientation = d
-            .markers()
-            .filter_map(|m| m.data.strip_prefix(b"Exif\0\0"))
-            .find_map(image::metadata::Orientation::from_exif_chunk)
-            .map(|o| Orientation::from_exif(o.to_exif()))
-            .unwrap_or_default();
-        Ok(SourceInfo {
-            format: SourceFormat::Jpeg,
-            stored: (w as u32, h as u32),
-            orientation,
-            has_alpha: false,
-        })
+    let header = jpeg_header::parse(bytes)?;
+    let f = &header.frame;
+    let orientation = header
+        .exif
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .map(|o| Orientation::from_exif(o.to_exif()))
+        .unwrap_or_default();
+    Ok(SourceInfo {
+        format: SourceFormat::Jpeg,
+        stored: (u32::from(f.width), u32::from(f.height)),
+        orientation,
+        has_alpha: false,
+        complete: header.complete,
+        decoder_overhead: header.coefficient_bytes(),
+        decode_px_bytes: if f.components.len() == 4 { 7 } else { 3 },
     })
 }
 
@@ -164,6 +186,12 @@ fn image_error(e: image::ImageError) -> Error {
 
 fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
     use image::ImageDecoder;
+    // What the container says before any decoder allocates: frames within the canvas, no
+    // zero sizes.
+    let frame_bytes = match format {
+        SourceFormat::Gif => super::gif_frames::layout(bytes)?.largest_frame * 4,
+        _ => 0,
+    };
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
     // Header parsing should never need much memory; this bounds hostile headers.
     let mut limits = image::Limits::default();
@@ -171,16 +199,30 @@ fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(image_error)?;
     let (w, h) = decoder.dimensions();
-    let has_alpha = decoder.color_type().has_alpha();
+    if w == 0 || h == 0 {
+        return Err(Error::corrupt(format!("{}: size {w}x{h}", format.name())));
+    }
+    let color = decoder.color_type();
+    let has_alpha = color.has_alpha();
     let orientation = decoder
         .orientation()
         .map(|o| Orientation::from_exif(o.to_exif()))
         .unwrap_or_default();
+    // The decoders keep a buffer of their own besides the image they return (measured: a
+    // 100 MP grey PNG peaks at 400 MB), `DynamicImage::from_decoder` holds the native
+    // image, and converting it to 8-bit RGB(A) allocates another unless it already is.
+    let native = decoder.total_bytes();
+    let converted = !matches!(color, image::ColorType::Rgb8 | image::ColorType::Rgba8);
     Ok(SourceInfo {
         format,
         stored: (w, h),
         orientation,
         has_alpha,
+        complete: true,
+        decoder_overhead: frame_bytes
+            .saturating_add(native)
+            .saturating_add(if converted { native } else { 0 }),
+        decode_px_bytes: if has_alpha { 4 } else { 3 },
     })
 }
 
@@ -201,56 +243,42 @@ pub fn jpeg_shrink(crop: (f64, f64), need: (u32, u32)) -> u32 {
         .unwrap_or(1)
 }
 
-/// Decode the stored pixels, JPEGs at 1/`shrink` scale (1, 2, 4 or 8).
-///
-/// `max_alloc` bounds the decoder's allocations for the non-JPEG path; the caller has already
-/// checked the pixel count from the header.
-pub fn decode(bytes: &[u8], info: &SourceInfo, shrink: u32, max_alloc: u64) -> Result<Pixels> {
+/// Decode the stored pixels, JPEGs at 1/`shrink` scale (1, 2, 4 or 8), allocating at most
+/// what the probe announced (`info.decode_bytes(shrink)`), enforced by each decoder.
+pub fn decode(bytes: &[u8], info: &SourceInfo, shrink: u32) -> Result<Pixels> {
+    let max_alloc = info.decode_bytes(shrink);
     match info.format {
-        SourceFormat::Jpeg => decode_jpeg(bytes, shrink),
+        SourceFormat::Jpeg => {
+            if !info.complete {
+                return Err(Error::corrupt(
+                    "jpeg: no EOI marker after the scan (truncated)",
+                ));
+            }
+            if shrink == 8 {
+                if let Some(pixels) = super::guard("jpeg dc decode", || {
+                    Ok(super::jpeg_dc::decode_checked(bytes, info))
+                })? {
+                    return Ok(pixels);
+                }
+            }
+            decode_jpeg(bytes, shrink, max_alloc)
+        }
         format => decode_with_image(bytes, format, max_alloc),
     }
 }
 
-/// A JPEG is complete when an EOI marker follows its first scan. libjpeg silently pads
-/// truncated files with grey; a truncated upload is reported instead of served half-grey.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    // Walk the marker segments up to the first SOS (0xFFDA); EOI must come after it.
-    let mut i = 2;
-    while i + 4 <= bytes.len() {
-        if bytes[i] != 0xFF {
-            return false;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xFF {
-            i += 1; // fill byte
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        if marker == 0xDA {
-            let scan = &bytes[(i + 2 + len).min(bytes.len())..];
-            // Searched from the end: EOI is normally the last two bytes (or close to them,
-            // before trailing padding), so this costs nothing on a 20 MB file.
-            return scan.windows(2).rev().any(|w| w == [0xFF, 0xD9]);
-        }
-        i += 2 + len;
-    }
-    false
+/// libjpeg-turbo's scaled decode on its own (the DC-only fast path is not tried): the
+/// reference the fast path is fuzzed against, and the bench's way to force the libjpeg path.
+pub fn decode_jpeg_libjpeg(bytes: &[u8], shrink: u32) -> Result<Pixels> {
+    let info = probe_jpeg(bytes)?;
+    decode_jpeg(bytes, shrink, info.decode_bytes(shrink))
 }
 
-fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Pixels> {
-    if !jpeg_is_complete(bytes) {
-        return Err(Error::corrupt(
-            "jpeg: no EOI marker after the scan (truncated)",
-        ));
-    }
-    if shrink == 8 {
-        if let Some(pixels) = super::jpeg_dc::decode(bytes) {
-            return Ok(pixels);
-        }
-    }
+fn decode_jpeg(bytes: &[u8], shrink: u32, max_alloc: u64) -> Result<Pixels> {
     libjpeg("jpeg decode", || {
-        let mut d = mozjpeg::Decompress::builder().from_mem(bytes)?;
+        let mut d = mozjpeg::Decompress::builder()
+            .with_err(libjpeg_limits::error_mgr(max_alloc))
+            .from_mem(bytes)?;
         d.scale((8 / shrink.clamp(1, 8)) as u8);
         let cmyk = matches!(
             d.color_space(),
@@ -353,22 +381,83 @@ mod tests {
     }
 
     #[test]
-    fn truncation_is_detected_from_markers() {
-        // SOI, a DQT-like segment of length 4, SOS of length 2, data, EOI.
-        let whole = [
-            0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34,
-            0xFF, 0x00, 0xFF, 0xD9,
-        ];
-        assert!(jpeg_is_complete(&whole));
-        assert!(!jpeg_is_complete(&whole[..whole.len() - 2]));
-        assert!(!jpeg_is_complete(&whole[..6]));
-    }
-
-    #[test]
     fn cmyk_conversion_handles_inverted_values() {
         // Adobe-inverted: C=M=Y=255 and K=255 mean no ink: white.
         assert_eq!(cmyk_to_rgb(&[[255, 255, 255, 255]]), vec![255, 255, 255]);
         assert_eq!(cmyk_to_rgb(&[[255, 0, 255, 255]]), vec![255, 0, 255]);
         assert_eq!(cmyk_to_rgb(&[[255, 255, 255, 0]]), vec![0, 0, 0]);
+    }
+}
+
+/// libjpeg's error manager with two rules added to the mozjpeg crate's (errors unwind):
+/// - the memory manager may hold at most what admission allowed (`max_memory_to_use`):
+///   libjpeg then refuses a coefficient buffer larger than that ("backing store not
+///   supported") instead of allocating it, whatever the header walk missed;
+/// - warnings are fatal. libjpeg warns on corrupt entropy data, premature ends and
+///   extraneous bytes and goes on decoding grey or garbage; like sharp's default
+///   (`failOn: 'warning'`), imgfn refuses the file instead.
+mod libjpeg_limits {
+    use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
+    use std::cell::Cell;
+    use std::os::raw::{c_int, c_long};
+
+    thread_local! {
+        /// The cap of the decode running on this thread (a decode never leaves its thread).
+        static MAX_MEMORY: Cell<c_long> = const { Cell::new(0) };
+    }
+
+    pub fn error_mgr(max_alloc: u64) -> jpeg_error_mgr {
+        MAX_MEMORY.with(|m| m.set(c_long::try_from(max_alloc).unwrap_or(c_long::MAX)));
+        // SAFETY: `jpeg_error_mgr` is a C struct of integers, raw pointers and nullable
+        // function pointers, for all of which zero bytes are a valid value; `jpeg_std_error`
+        // then fills in libjpeg's defaults, as every libjpeg program does.
+        let mut err: jpeg_error_mgr = unsafe { std::mem::zeroed() };
+        // SAFETY: `err` is a valid, exclusively borrowed error manager.
+        unsafe { jpeg_std_error(&mut err) };
+        err.error_exit = Some(error_exit);
+        err.emit_message = Some(emit_message);
+        err
+    }
+
+    /// libjpeg's message for the current code, unformatted (its parameters are left out,
+    /// so nothing is written into a buffer). For the logs only.
+    fn message(cinfo: &jpeg_common_struct) -> String {
+        // SAFETY: `err` points at the error manager libjpeg was created with, alive for the
+        // whole decompression; its table has `last_jpeg_message + 1` NUL-terminated strings.
+        unsafe {
+            let Some(err) = cinfo.err.as_ref() else {
+                return "libjpeg error".into();
+            };
+            let code = err.msg_code;
+            if err.jpeg_message_table.is_null() || code < 0 || code > err.last_jpeg_message {
+                return format!("libjpeg error {code}");
+            }
+            let text = *err.jpeg_message_table.add(code as usize);
+            if text.is_null() {
+                return format!("libjpeg error {code}");
+            }
+            std::ffi::CStr::from_ptr(text)
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+
+    extern "C-unwind" fn error_exit(cinfo: &mut jpeg_common_struct) {
+        // No panic hook: this is a refusal, not a bug. `decode::libjpeg` catches it.
+        std::panic::resume_unwind(Box::new(message(cinfo)));
+    }
+
+    extern "C-unwind" fn emit_message(cinfo: &mut jpeg_common_struct, level: c_int) {
+        // The first message of every decompression (the SOI trace) comes before libjpeg
+        // allocates anything large, so the cap is in place in time.
+        // SAFETY: `mem` is libjpeg's memory manager for this object, set up before any
+        // marker is read, and only read or written on this thread.
+        if let Some(mem) = unsafe { cinfo.mem.as_mut() } {
+            mem.max_memory_to_use = MAX_MEMORY.with(Cell::get);
+        }
+        if level < 0 {
+            let msg = format!("corrupt data: {}", message(cinfo));
+            std::panic::resume_unwind(Box::new(msg));
+        }
     }
 }

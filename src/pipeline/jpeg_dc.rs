@@ -12,7 +12,8 @@
 //! several scans, a corrupt stream) returns `None` and libjpeg decodes the file as before,
 //! so every error message still comes from libjpeg.
 
-use super::Pixels;
+use super::jpeg_header::{self, JpegHeader};
+use super::{Pixels, SourceInfo};
 
 /// Bits looked up at once. Codes and their value bits longer than this take the slow path.
 const LUT_BITS: u32 = 11;
@@ -241,72 +242,58 @@ fn be16(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Decode a baseline JPEG at 1/8 scale as RGB, or `None` when libjpeg should do it.
+///
+/// The file's structure comes from the one marker walker ([`jpeg_header`]); this reads only
+/// the tables and the first scan's entropy-coded data.
 pub fn decode(bytes: &[u8]) -> Option<Pixels> {
-    if bytes.get(..2)? != [0xFF, 0xD8] {
+    let header = jpeg_header::parse_head(bytes).ok()?;
+    decode_header(bytes, &header)
+}
+
+/// [`decode`], only when the walker's header agrees with what the probe reported (same
+/// stored size), and returning exactly libjpeg's 1/8 size.
+pub fn decode_checked(bytes: &[u8], info: &SourceInfo) -> Option<Pixels> {
+    let header = jpeg_header::parse_head(bytes).ok()?;
+    let f = &header.frame;
+    if (u32::from(f.width), u32::from(f.height)) != info.stored {
+        return None;
+    }
+    let p = decode_header(bytes, &header)?;
+    let expect = (info.stored.0.div_ceil(8), info.stored.1.div_ceil(8));
+    ((p.width, p.height) == expect && p.buf.len() == p.width as usize * p.height as usize * 3)
+        .then_some(p)
+}
+
+fn decode_header(bytes: &[u8], header: &JpegHeader<'_>) -> Option<Pixels> {
+    let f = &header.frame;
+    // Baseline or extended sequential Huffman, grey or three components.
+    if !matches!(f.marker, 0xC0 | 0xC1) || !matches!(f.components.len(), 1 | 3) {
+        return None;
+    }
+    // Only YCbCr (or grey): an Adobe RGB JPEG, or one with R, G, B ids, is not.
+    if f.components.len() == 3
+        && (header.adobe_transform == Some(0)
+            || f.components.iter().map(|c| c.id).eq([b'R', b'G', b'B']))
+    {
         return None;
     }
     let mut q0 = [0u16; 4];
     let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
     let mut ac_tables: [Option<Huffman>; 4] = [None, None, None, None];
-    let mut comps: Vec<Component> = Vec::new();
-    let (mut width, mut height) = (0usize, 0usize);
-    let mut restart_interval = 0usize;
-    let mut adobe_transform: Option<u8> = None;
-    let mut i = 2;
-    loop {
-        // Markers may be preceded by fill bytes.
-        while *bytes.get(i)? == 0xFF && *bytes.get(i + 1)? == 0xFF {
-            i += 1;
-        }
-        if *bytes.get(i)? != 0xFF {
-            return None;
-        }
-        let marker = *bytes.get(i + 1)?;
-        let len = be16(bytes, i + 2)?;
-        let seg = bytes.get(i + 4..i + 2 + len)?;
-        match marker {
-            0xC0 | 0xC1 => {
-                if *seg.first()? != 8 {
-                    return None;
-                }
-                height = be16(seg, 1)?;
-                width = be16(seg, 3)?;
-                let n = usize::from(*seg.get(5)?);
-                if width == 0 || height == 0 || !(n == 1 || n == 3) {
-                    return None;
-                }
-                for c in 0..n {
-                    let b = seg.get(6 + c * 3..9 + c * 3)?;
-                    let (h, v) = (usize::from(b[1] >> 4), usize::from(b[1] & 15));
-                    if !(1..=4).contains(&h) || !(1..=4).contains(&v) || b[2] > 3 {
-                        return None;
-                    }
-                    comps.push(Component {
-                        id: b[0],
-                        h,
-                        v,
-                        tq: usize::from(b[2]),
-                        dc_table: 0,
-                        ac_table: 0,
-                        plane: Vec::new(),
-                        bw: 0,
-                        bh: 0,
-                    });
-                }
-            }
-            // Progressive, lossless, hierarchical, arithmetic: libjpeg's job.
-            0xC2..=0xCF if marker != 0xC4 && marker != 0xC8 && marker != 0xCC => return None,
+    for seg in &header.segments {
+        let seg_data = seg.data;
+        match seg.marker {
             0xC4 => {
                 let mut p = 0;
-                while p < seg.len() {
-                    let tc = seg[p] >> 4;
-                    let th = usize::from(seg[p] & 15);
+                while p < seg_data.len() {
+                    let tc = seg_data[p] >> 4;
+                    let th = usize::from(seg_data[p] & 15);
                     if tc > 1 || th > 3 {
                         return None;
                     }
-                    let counts: [u8; 16] = seg.get(p + 1..p + 17)?.try_into().ok()?;
+                    let counts: [u8; 16] = seg_data.get(p + 1..p + 17)?.try_into().ok()?;
                     let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
-                    let symbols = seg.get(p + 17..p + 17 + total)?;
+                    let symbols = seg_data.get(p + 17..p + 17 + total)?;
                     let table = Huffman::new(&counts, symbols, tc == 1)?;
                     if tc == 0 {
                         dc_tables[th] = Some(table);
@@ -318,63 +305,63 @@ pub fn decode(bytes: &[u8]) -> Option<Pixels> {
             }
             0xDB => {
                 let mut p = 0;
-                while p < seg.len() {
-                    let pq = seg[p] >> 4;
-                    let tq = usize::from(seg[p] & 15);
+                while p < seg_data.len() {
+                    let pq = seg_data[p] >> 4;
+                    let tq = usize::from(seg_data[p] & 15);
                     if tq > 3 || pq > 1 {
                         return None;
                     }
                     q0[tq] = if pq == 0 {
-                        u16::from(*seg.get(p + 1)?)
+                        u16::from(*seg_data.get(p + 1)?)
                     } else {
-                        be16(seg, p + 1)? as u16
+                        be16(seg_data, p + 1)? as u16
                     };
                     p += 1 + 64 * (usize::from(pq) + 1);
                 }
             }
-            0xDD => restart_interval = be16(seg, 0)?,
-            0xEE if seg.starts_with(b"Adobe") => adobe_transform = Some(*seg.get(11)?),
-            0xDA => {
-                let n = usize::from(*seg.first()?);
-                if n != comps.len() || comps.is_empty() {
-                    return None;
-                }
-                for s in 0..n {
-                    let b = seg.get(1 + s * 2..3 + s * 2)?;
-                    let c = comps.iter_mut().find(|c| c.id == b[0])?;
-                    c.dc_table = usize::from(b[1] >> 4);
-                    c.ac_table = usize::from(b[1] & 15);
-                    if c.dc_table > 3 || c.ac_table > 3 {
-                        return None;
-                    }
-                }
-                let tail = seg.get(1 + n * 2..4 + n * 2)?;
-                if tail != [0, 63, 0] {
-                    return None;
-                }
-                // Only YCbCr (or grey): an Adobe RGB JPEG, or one with R, G, B ids, is not.
-                if comps.len() == 3
-                    && (adobe_transform == Some(0)
-                        || comps.iter().map(|c| c.id).eq([b'R', b'G', b'B']))
-                {
-                    return None;
-                }
-                let data = bytes.get(i + 2 + len..)?;
-                return scan(
-                    data,
-                    &mut comps,
-                    &dc_tables,
-                    &ac_tables,
-                    &q0,
-                    restart_interval,
-                    (width, height),
-                );
-            }
-            0xD8 | 0xD9 => return None,
             _ => {}
         }
-        i += 2 + len;
     }
+    let sos = header.first_scan;
+    let n = usize::from(*sos.first()?);
+    // One interleaved scan of every component, all 64 coefficients, no approximation.
+    if n != f.components.len() || sos.get(1 + n * 2..4 + n * 2)? != [0, 63, 0] {
+        return None;
+    }
+    let mut comps = Vec::with_capacity(n);
+    for c in &f.components {
+        let s = (0..n).find(|&s| sos[1 + s * 2] == c.id)?;
+        let tables = sos[2 + s * 2];
+        let (dc_table, ac_table) = (usize::from(tables >> 4), usize::from(tables & 15));
+        if dc_table > 3 || ac_table > 3 {
+            return None;
+        }
+        comps.push(Component {
+            id: c.id,
+            h: usize::from(c.h),
+            v: usize::from(c.v),
+            tq: usize::from(c.tq),
+            dc_table,
+            ac_table,
+            plane: Vec::new(),
+            bw: 0,
+            bh: 0,
+        });
+    }
+    // The scan's component order is the frame's when they agree (checked by the walker:
+    // every scan id is a frame component, once).
+    if (0..n).any(|s| sos[1 + s * 2] != comps[s].id) {
+        return None;
+    }
+    scan(
+        bytes.get(header.scan_data..)?,
+        &mut comps,
+        &dc_tables,
+        &ac_tables,
+        &q0,
+        usize::from(header.restart_interval),
+        (usize::from(f.width), usize::from(f.height)),
+    )
 }
 
 /// Read past the 63 AC coefficients of one block. The bit buffer lives in locals here (this

@@ -6,7 +6,9 @@
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+mod gif_frames;
 pub mod jpeg_dc;
+pub mod jpeg_header;
 pub mod resize;
 
 pub use decode::{probe, SourceFormat, SourceInfo};
@@ -15,6 +17,7 @@ pub use geometry::{plan, Orientation, Plan, Rect};
 
 use crate::error::{Error, Result};
 use crate::params::{OutputFormat, Params};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// An 8-bit RGB or RGBA image, rows packed without padding.
@@ -37,6 +40,12 @@ pub struct Limits {
     pub max_output_pixels: u64,
     /// Largest encoded output in bytes. Default 32 MiB.
     pub max_output_bytes: u64,
+    /// Largest AVIF output in pixels: AVIF encoding costs about a microsecond per pixel on
+    /// one core even at the fastest useful speed. Default 4 MP.
+    pub max_avif_pixels: u64,
+    /// Most memory one render may need (decode, resize and encode together, estimated from
+    /// the header and the plan before any work). Default 768 MiB, the default budget.
+    pub max_render_bytes: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +55,8 @@ impl Default for Limits {
             max_output_side: 8192,
             max_output_pixels: 50_000_000,
             max_output_bytes: 32 << 20,
+            max_avif_pixels: 4_000_000,
+            max_render_bytes: 768 << 20,
         }
     }
 }
@@ -82,11 +93,126 @@ impl Limits {
         Ok(())
     }
 
-    /// Bytes a decoder may allocate: the largest allowed source at 16-bit RGBA, plus slack.
-    fn max_decode_alloc(&self) -> u64 {
-        self.max_source_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20)
+    /// Refuse work the chosen encoder makes too slow.
+    fn check_format(&self, plan: &Plan, format: OutputFormat) -> Result<()> {
+        if format == OutputFormat::Avif && plan.output_pixels() > self.max_avif_pixels {
+            let (w, h) = plan.canvas;
+            return Err(Error::limit(
+                "max_avif_pixels",
+                format!(
+                    "an AVIF output of {w}x{h} is too slow to encode; at most {} pixels are allowed (ask for webp or a smaller size)",
+                    self.max_avif_pixels
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A render decided from the header and the request before any pixel is decoded: the plan,
+/// the decode scale and what the whole render will allocate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Job {
+    pub plan: Plan,
+    /// The region of the stored (not yet oriented) pixels to use.
+    pub crop: Rect,
+    /// The resized size in stored orientation.
+    pub size: (u32, u32),
+    /// DCT scale denominator of the decode (1 unless JPEG).
+    pub shrink: u32,
+    /// Bytes the render allocates at its peak, estimated generously.
+    pub memory: u64,
+}
+
+/// Bytes an encoder works with per output pixel, beyond its input (libwebp's YUV and ARGB
+/// pictures; rav1e's 16-bit planes and reference frames; the GIF quantiser's RGBA copy).
+fn encoder_bytes_per_pixel(format: OutputFormat) -> u64 {
+    match format {
+        OutputFormat::Jpeg => 2,
+        OutputFormat::Png => 5,
+        OutputFormat::Gif => 6,
+        OutputFormat::Webp => 8,
+        OutputFormat::Avif => 24,
+    }
+}
+
+/// Plan a render and weigh it: every limit is checked here, before any decoding.
+pub fn prepare(
+    info: &SourceInfo,
+    params: &Params,
+    format: OutputFormat,
+    limits: &Limits,
+) -> Result<Job> {
+    limits.check_source(info)?;
+    let plan = plan(info.display_size(), params, limits.max_output_side)?;
+    limits.check_plan(&plan)?;
+    limits.check_format(&plan, format)?;
+    // Work in stored pixels: crop and resize first, rotate the small result last.
+    let o = info.orientation;
+    let crop = o.crop_to_stored(plan.crop, info.stored);
+    let size = if o.swaps_axes() {
+        (plan.size.1, plan.size.0)
+    } else {
+        plan.size
+    };
+    let shrink = match info.format {
+        SourceFormat::Jpeg => decode::jpeg_shrink((crop.w, crop.h), size),
+        _ => 1,
+    };
+    let px = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let out = px(plan.canvas);
+    // The resizer's intermediate (output width by the decoded crop height) and, for a large
+    // reduction, the box-filtered image Lanczos3 starts from.
+    let crop_h = (crop.h / f64::from(shrink)).ceil() as u64 + 1;
+    let decoded_crop = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: crop.w / f64::from(shrink),
+        h: crop.h / f64::from(shrink),
+    };
+    let scratch = match resize::preshrink(decoded_crop, size) {
+        Some(mid) => px(mid) * 4 + u64::from(mid.0) * crop_h * 4,
+        None => u64::from(size.0) * crop_h * 4,
+    };
+    let memory = info.decode_bytes(shrink)
+        + scratch
+        + px(size) * 4
+        // One oriented, padded or flattened copy at a time, then the encoder's working set.
+        + out * 4
+        + out * encoder_bytes_per_pixel(format);
+    if memory > limits.max_render_bytes {
+        return Err(Error::limit(
+            "max_render_memory",
+            format!(
+                "this image would need about {} MiB to process; at most {} MiB are allowed",
+                memory >> 20,
+                limits.max_render_bytes >> 20
+            ),
+        ));
+    }
+    Ok(Job {
+        plan,
+        crop,
+        size,
+        shrink,
+        memory,
+    })
+}
+
+/// The one panic boundary of the codecs: a panic inside a decoder or an encoder (a bug in
+/// it, or in imgfn) becomes a 422 for this request only, and is logged as the bug it is.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(stage = what, panic = %msg, "a codec panicked (a bug); answered 422");
+            Err(Error::corrupt(format!("{what} panicked: {msg}")))
+        }
     }
 }
 
@@ -124,25 +250,27 @@ pub fn render(
     settings: &Settings,
     resizer: &mut fast_image_resize::Resizer,
 ) -> Result<Rendered> {
-    let limits = &settings.limits;
-    limits.check_source(info)?;
-    let plan = plan(info.display_size(), params, limits.max_output_side)?;
-    limits.check_plan(&plan)?;
-    // Work in stored pixels: crop and resize first, rotate the small result last.
-    let o = info.orientation;
-    let crop = o.crop_to_stored(plan.crop, info.stored);
-    let size = if o.swaps_axes() {
-        (plan.size.1, plan.size.0)
-    } else {
-        plan.size
-    };
+    let job = prepare(info, params, format, &settings.limits)?;
+    guard("render", || {
+        render_job(bytes, info, &job, params, format, settings, resizer)
+    })
+}
 
+/// Run a prepared job: decode, resize, orient, pad, encode.
+pub fn render_job(
+    bytes: &[u8],
+    info: &SourceInfo,
+    job: &Job,
+    params: &Params,
+    format: OutputFormat,
+    settings: &Settings,
+    resizer: &mut fast_image_resize::Resizer,
+) -> Result<Rendered> {
+    let limits = &settings.limits;
+    let (plan, crop, size) = (&job.plan, job.crop, job.size);
+    let o = info.orientation;
     let t = Instant::now();
-    let shrink = match info.format {
-        SourceFormat::Jpeg => decode::jpeg_shrink((crop.w, crop.h), size),
-        _ => 1,
-    };
-    let decoded = decode::decode(bytes, info, shrink, limits.max_decode_alloc())?;
+    let decoded = decode::decode(bytes, info, job.shrink)?;
     let decode_time = t.elapsed();
 
     let t = Instant::now();

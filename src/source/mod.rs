@@ -35,9 +35,10 @@ impl Key {
             || key.starts_with('/')
             || key.contains(['\0', '\\'])
             || key.chars().any(char::is_control)
+            // Dot-segments and dot-files (`.env`, `.git/...`, `.hidden.jpg`): never served.
             || key
                 .split('/')
-                .any(|seg| seg.is_empty() || seg == "." || seg == "..");
+                .any(|seg| seg.is_empty() || seg.starts_with('.'));
         if unsafe_key {
             return Err(Error::NotFound);
         }
@@ -95,6 +96,8 @@ pub struct Source {
     backend: Backend,
     /// Known versions, trusted for the revalidation interval.
     stats: Option<moka::future::Cache<Key, Stat>>,
+    /// Keys recently found missing (S3 only; see `with_not_found_ttl`).
+    missing: Option<moka::future::Cache<Key, ()>>,
 }
 
 impl Source {
@@ -117,7 +120,24 @@ impl Source {
                 .time_to_live(revalidate)
                 .build()
         });
-        Source { backend, stats }
+        Source {
+            backend,
+            stats,
+            missing: None,
+        }
+    }
+
+    /// Remember a missing key as missing for `ttl` (S3 only: a folder's stat is a cheap
+    /// system call, and local uploads must show at once), so a flood of requests for absent
+    /// keys costs one store call per key and `ttl`, not one each.
+    pub fn with_not_found_ttl(mut self, ttl: std::time::Duration) -> Source {
+        self.missing = (matches!(self.backend, Backend::S3(_)) && !ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build()
+        });
+        self
     }
 
     /// The S3 backend, when that is what serves the originals.
@@ -130,6 +150,19 @@ impl Source {
 
     /// Existence, size and version, without reading the body.
     pub async fn stat(&self, key: &Key) -> Result<Stat> {
+        if let Some(missing) = &self.missing {
+            if missing.contains_key(key) {
+                return Err(Error::NotFound);
+            }
+        }
+        let result = self.stat_fresh(key).await;
+        if let (Some(missing), Err(Error::NotFound)) = (&self.missing, &result) {
+            missing.insert(key.clone(), ()).await;
+        }
+        result
+    }
+
+    async fn stat_fresh(&self, key: &Key) -> Result<Stat> {
         // S3 futures are large (tens of KB); boxing keeps them off the task's stack.
         let fresh = async {
             match &self.backend {
@@ -197,7 +230,8 @@ pub async fn from_config(config: &crate::config::Config) -> std::result::Result<
             Ok(Source::s3(
                 s3::S3Source::new(client, settings),
                 std::time::Duration::from_secs(config.revalidate_secs),
-            ))
+            )
+            .with_not_found_ttl(std::time::Duration::from_secs(config.not_found_ttl_secs)))
         }
         None => fs::FsSource::new(&config.root)
             .map(Source::fs)
@@ -262,14 +296,17 @@ mod tests {
             "cat.jpg",
             "photos/cat.jpg",
             "a b/ü.png",
-            "..foo.jpg",
             "x..y/z",
+            "a.b/c.d.jpg",
         ];
         for k in ok {
             assert_eq!(Key::parse(k).unwrap().as_str(), k);
         }
         let bad = [
             "",
+            "..foo.jpg",
+            ".hidden.jpg",
+            "photos/.git/config",
             "/etc/passwd",
             "..",
             "../x",

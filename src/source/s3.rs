@@ -215,7 +215,8 @@ impl S3Source {
     }
 
     /// A presigned PUT for `key` that S3 accepts only with exactly this `Content-Type` and
-    /// `Content-Length` (both are signed headers). Returns the URL and the headers to send.
+    /// `Content-Length` (both are signed headers), and only when nothing is stored there
+    /// yet (`If-None-Match: *`, signed too). Returns the URL and the headers to send.
     pub async fn presign_put(
         &self,
         key: &Key,
@@ -232,6 +233,9 @@ impl S3Source {
             .key(self.object_key(key))
             .content_type(content_type)
             .content_length(i64::try_from(bytes).unwrap_or(i64::MAX))
+            // A signed `If-None-Match: *`: a replayed URL cannot replace what was stored
+            // (S3 answers 412). The client must send it: it is in the returned headers.
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| Error::Internal(format!("presign put: {e}")))?;

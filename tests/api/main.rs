@@ -5,6 +5,7 @@ mod browser;
 mod errors;
 mod fault;
 mod gallery;
+mod hostile;
 mod http_semantics;
 mod lambda;
 mod s3;

@@ -144,10 +144,21 @@ async fn output_limits_are_422_before_and_after_the_work() {
 }
 
 #[tokio::test]
-async fn decodes_are_admitted_against_a_pixel_budget() {
-    // Budget: one 20 MP decode at a time; a short queue, then 503.
+async fn renders_are_admitted_against_a_memory_budget() {
+    // Budget: what one of these renders needs (as the pipeline weighs it before decoding),
+    // so one runs at a time; a short queue, then 503.
+    let bytes = std::fs::read(testdata().join("large.jpg")).unwrap();
+    let info = imgfn::pipeline::probe(&bytes).unwrap();
+    let params = imgfn::params::Params::parse(Some("w=1507&fmt=png")).unwrap();
+    let job = imgfn::pipeline::prepare(
+        &info,
+        &params,
+        imgfn::params::OutputFormat::Png,
+        &imgfn::pipeline::Limits::default(),
+    )
+    .unwrap();
     let mut config = Config::with_root(testdata());
-    config.pixel_budget = 21_000_000;
+    config.memory_budget_mib = (job.memory >> 20) + 2;
     config.queue_timeout_ms = 50;
     let app = std::sync::Arc::new(TestApp::spawn_with(config).await);
     let mut tasks = Vec::new();
@@ -175,4 +186,136 @@ async fn decodes_are_admitted_against_a_pixel_budget() {
     assert!(ok >= 1 && shed >= 1, "ok={ok} shed={shed}");
     // Once the burst is over the next request is served.
     assert_eq!(app.get("/large.jpg?w=1400&fmt=png").await.status, 200);
+}
+
+fn cache_hit(r: &crate::support::Reply) -> bool {
+    r.header("server-timing")
+        .is_some_and(|t| t.contains("cache;desc=\"hit\""))
+}
+
+#[tokio::test]
+async fn the_resolved_output_format_must_be_allowed() {
+    let mut config = Config::with_root(testdata());
+    config.allowed_formats = vec!["webp".into(), "jpeg".into(), "auto".into()];
+    let app = TestApp::spawn_with(config).await;
+    let chrome = [(
+        "accept",
+        "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    )];
+    // AVIF is accepted by the browser but not allowed: auto picks WebP.
+    let r = app.get_with("/small.jpg?w=64&fmt=auto", &chrome).await;
+    assert_eq!(r.content_type(), "image/webp");
+    // A PNG source with no `fmt` would come back as PNG: refused, as is auto's PNG fallback.
+    app.get("/alpha-small.png?w=32")
+        .await
+        .assert_error(400, "invalid_parameter");
+    app.get_with("/alpha-small.png?w=32&fmt=auto", &[("accept", "*/*")])
+        .await
+        .assert_error(400, "invalid_parameter");
+    // A JPEG source with no `fmt` stays JPEG, which is allowed.
+    assert_eq!(
+        app.get("/small.jpg?w=32").await.content_type(),
+        "image/jpeg"
+    );
+}
+
+#[tokio::test]
+async fn under_a_ladder_every_parameter_is_bounded() {
+    let mut config = Config::with_root(testdata());
+    config.allowed_sizes = vec![64, 128];
+    config.allowed_backgrounds = vec!["ffffff".parse().unwrap()];
+    let app = TestApp::spawn_with(config).await;
+    // dpr 1.01, 1.02, ... 1.5 all snap to 1.5: one render, then cache hits.
+    let first = app.get("/small.jpg?w=64&dpr=1.01&fmt=webp").await;
+    assert_eq!(first.image().width(), 96);
+    for d in ["1.02", "1.3", "1.5"] {
+        let r = app.get(&format!("/small.jpg?w=64&dpr={d}&fmt=webp")).await;
+        assert!(cache_hit(&r), "dpr={d} rendered again");
+    }
+    // dpr without a box does not re-render the full image at another ratio.
+    let plain = app.get("/small.jpg?fmt=webp&q=50").await;
+    let with_dpr = app.get("/small.jpg?fmt=webp&q=50&dpr=3").await;
+    assert!(cache_hit(&with_dpr), "dpr without w/h rendered again");
+    assert_eq!(plain.image().width(), with_dpr.image().width());
+    // q and focal points are quantised; bg must be listed.
+    app.get("/small.jpg?w=64&fmt=webp&q=71").await;
+    assert!(cache_hit(&app.get("/small.jpg?w=64&fmt=webp&q=69").await));
+    app.get("/small.jpg?w=64&h=64&gravity=0.31,0.5").await;
+    assert!(cache_hit(
+        &app.get("/small.jpg?w=64&h=64&gravity=0.32,0.5").await
+    ));
+    app.get("/small.jpg?w=64&bg=123456&fit=pad&h=64")
+        .await
+        .assert_error(400, "invalid_parameter");
+    assert_eq!(
+        app.get("/small.jpg?w=64&bg=ffffff&fit=pad&h=64")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_expiring_url_is_cached_no_longer_than_it_lives() {
+    let (app, keys) = signed_app().await;
+    for path in ["/small.jpg?w=70", "/small.jpg", "/small.jpg?fmt=json"] {
+        let r = app.get(&keys.sign(path, Some(now() + 30))).await;
+        assert_eq!(r.status, 200, "{path}");
+        let cc = r.header("cache-control").unwrap();
+        assert!(!cc.contains("immutable"), "{path}: {cc}");
+        let age: u64 = cc
+            .split(", ")
+            .find_map(|d| d.strip_prefix("max-age="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: {cc}"));
+        assert!((25..=30).contains(&age), "{path}: {cc}");
+    }
+    // Without `exp`, the configured (immutable) policy.
+    let r = app.get(&keys.sign("/small.jpg?w=70", None)).await;
+    assert_eq!(
+        r.header("cache-control"),
+        Some(imgfn::config::DEFAULT_CACHE_CONTROL)
+    );
+}
+
+#[tokio::test]
+async fn every_response_says_nosniff_and_originals_are_sandboxed() {
+    let app = TestApp::spawn().await;
+    // An original with HTML appended is still served as the image it starts as.
+    let html = app.get("/hostile/html-appended.jpg").await;
+    assert_eq!(html.status, 200);
+    assert_eq!(html.content_type(), "image/jpeg");
+    assert_eq!(html.header("content-security-policy"), Some("sandbox"));
+    for path in [
+        "/hostile/html-appended.jpg",
+        "/small.jpg?w=20",
+        "/small.jpg?fmt=json",
+        "/nope.jpg",
+        "/small.jpg?w=0",
+        "/_/gallery",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dot_files_are_never_served() {
+    let app = TestApp::spawn().await;
+    // They exist (positive control: the same bytes under a visible name are served).
+    assert!(testdata().join(".hidden.jpg").is_file());
+    assert_eq!(app.get("/jpeg/restart-7blocks.jpg").await.status, 200);
+    for path in [
+        "/.hidden.jpg",
+        "/.hidden.jpg?w=10",
+        "/.private/secret.jpg",
+        "/%2Ehidden.jpg",
+        "/jpeg/../.hidden.jpg",
+    ] {
+        app.get(path).await.assert_error(404, "not_found");
+    }
 }
