@@ -23,6 +23,9 @@ fuzz_target!(|data: &[u8]| {
             max_output_side: 256,
             max_output_pixels: 65_536,
             max_output_bytes: 1 << 20,
+            max_avif_pixels: 65_536,
+            // What the fuzzer's own RSS limit (2 GiB) leaves room for.
+            max_render_bytes: 512 << 20,
         },
         ..Settings::default()
     };

@@ -140,11 +140,8 @@ fn libjpeg<T>(what: &str, f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::corrupt(format!("{what}: {e}"))),
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "libjpeg error".into());
+            let msg =
+                super::panic_message(panic.as_ref()).unwrap_or_else(|| "libjpeg error".into());
             Err(Error::corrupt(format!("{what}: {msg}")))
         }
     }

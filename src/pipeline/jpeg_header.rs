@@ -421,9 +421,9 @@ mod tests {
         assert!(parse(&h[..20]).is_err());
     }
 
-    /// SOI, a DQT of length 4, SOF0 (16x16, one component), SOS, data, EOI.
+    /// SOI, a COM of length 4, SOF0 (16x16, one component), SOS, data, EOI.
     fn minimal(extra_before_sos: &[u8]) -> Vec<u8> {
-        let mut v = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x04, 0x00, 0x01];
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x04, 0x00, 0x01];
         v.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0]);
         v.extend_from_slice(extra_before_sos);
         v.extend_from_slice(&[
@@ -476,6 +476,16 @@ mod tests {
         let e = parse(&b).unwrap_err();
         assert_eq!(e.status(), 422);
         assert!(e.to_string().contains("max_jpeg_scans"), "{e}");
+    }
+
+    #[test]
+    fn bogus_tables_are_refused() {
+        // A DQT too short for its table; a DHT whose counts add up to more than 256.
+        let dqt = [0xFF, 0xDB, 0x00, 0x04, 0x00, 0x01];
+        assert_eq!(parse(&minimal(&dqt)).unwrap_err().status(), 422);
+        let mut dht = vec![0xFF, 0xC4, 0x00, 0x13, 0x10];
+        dht.extend_from_slice(&[255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(parse(&minimal(&dht)).unwrap_err().status(), 422);
     }
 
     #[test]

@@ -199,17 +199,21 @@ pub fn prepare(
     })
 }
 
+/// The text of a panic's payload (`panic!` with a message, or libjpeg's error as unwound).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> Option<String> {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
 /// The one panic boundary of the codecs: a panic inside a decoder or an encoder (a bug in
 /// it, or in imgfn) becomes a 422 for this request only, and is logged as the bug it is.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = panic_message(panic.as_ref()).unwrap_or_else(|| "unknown panic".into());
             tracing::error!(stage = what, panic = %msg, "a codec panicked (a bug); answered 422");
             Err(Error::corrupt(format!("{what} panicked: {msg}")))
         }
