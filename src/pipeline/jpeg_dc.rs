@@ -183,35 +183,48 @@ impl<'a> Bits<'a> {
         h.symbols.get(usize::try_from(idx).ok()?).copied()
     }
 
-    /// Whether the stream so far was real data (no bits read past a marker).
-    fn intact(&self) -> bool {
-        self.fake <= self.n
+    /// The data read so far ends where a marker begins, as libjpeg reads it without a
+    /// warning: no bit past the marker was used, at most the last byte's padding is left
+    /// unread, and nothing but fill bytes stands between it and the marker. A whole byte
+    /// left over is "extraneous data" to libjpeg, and imgfn refuses what libjpeg warns about.
+    fn ends_cleanly(&self) -> bool {
+        if self.fake > self.n {
+            return false;
+        }
+        let unread_real_bits = if self.marker {
+            self.n - self.fake
+        } else {
+            self.n
+        };
+        if unread_real_bits >= 8 {
+            return false;
+        }
+        let mut p = self.pos;
+        while self.data.get(p) == Some(&0xFF) && self.data.get(p + 1) == Some(&0xFF) {
+            p += 1;
+        }
+        self.data.get(p) == Some(&0xFF) && !matches!(self.data.get(p + 1), Some(0x00) | None)
     }
 
-    /// Go past the next restart marker.
-    fn restart(&mut self) -> Option<()> {
-        if !self.intact() {
+    /// Go past the restart marker `RST<number>`, which must come next.
+    fn restart(&mut self, number: u8) -> Option<()> {
+        if !self.ends_cleanly() {
             return None;
         }
+        while self.data.get(self.pos + 1) == Some(&0xFF) {
+            self.pos += 1; // fill bytes before the marker
+        }
+        if self.data.get(self.pos..self.pos + 2)? != [0xFF, 0xD0 + (number & 7)] {
+            // Another marker, or restarts out of sequence: libjpeg resynchronises (a
+            // warning), so this decoder declines.
+            return None;
+        }
+        self.pos += 2;
         self.buf = 0;
         self.n = 0;
         self.marker = false;
         self.fake = 0;
-        // Skip to the marker (there may be fill bits, already dropped with the buffer).
-        while self.pos + 1 < self.data.len() {
-            if self.data[self.pos] == 0xFF && (0xD0..=0xD7).contains(&self.data[self.pos + 1]) {
-                self.pos += 2;
-                return Some(());
-            }
-            if self.data[self.pos] == 0xFF
-                && self.data[self.pos + 1] != 0x00
-                && self.data[self.pos + 1] != 0xFF
-            {
-                return None;
-            }
-            self.pos += 1;
-        }
-        None
+        Some(())
     }
 }
 
@@ -222,6 +235,21 @@ fn ac_advance(rs: u8) -> u32 {
         (15, 0) => 16,
         (_, 0) => 0,
         (r, _) => u32::from(r) + 1,
+    }
+}
+
+/// libjpeg's 1×1 IDCT, bit for bit: the DC value is stored as a 16-bit coefficient
+/// (wrapping), dequantised, descaled by 8, then mapped through libjpeg's post-IDCT range
+/// limit table, which clamps values near the range and wraps far ones (`& RANGE_MASK`).
+#[inline(always)]
+fn idct_1x1(dc: i32, q: i32) -> u8 {
+    let coef = i32::from(dc as i16);
+    let v = (coef.wrapping_mul(q) + 4) >> 3;
+    match v & 1023 {
+        x @ 0..=127 => (x + 128) as u8,
+        128..=511 => 255,
+        512..=895 => 0,
+        x => (x - 896) as u8,
     }
 }
 
@@ -446,9 +474,11 @@ fn scan(
     };
     let mut pred = [0i32; 3];
     let total = mcux.checked_mul(mcuy)?;
+    let mut restarts = 0u8;
     for m in 0..total {
         if restart_interval > 0 && m > 0 && m % restart_interval == 0 {
-            bits.restart()?;
+            bits.restart(restarts)?;
+            restarts = restarts.wrapping_add(1);
             pred = [0; 3];
         }
         let (mx, my) = (m % mcux, m / mcux);
@@ -475,17 +505,15 @@ fn scan(
                     bits.consume(s);
                     // (Wrapping, as libjpeg's int arithmetic: a corrupt stream may drift.)
                     pred[ci] = pred[ci].wrapping_add(diff);
-                    // libjpeg's 1×1 IDCT: DESCALE(dc * q, 3) + 128, clamped.
-                    let v = ((i64::from(pred[ci]) * i64::from(q) + 4) >> 3) + 128;
                     let (x, y) = (mx * bh + bx, my * bv + by);
-                    *c.plane.get_mut(y * c.bw + x)? = v.clamp(0, 255) as u8;
+                    *c.plane.get_mut(y * c.bw + x)? = idct_1x1(pred[ci], q);
                     // AC: skipped, but every code must be read to find the next block.
                     skip_ac(&mut bits, ac_t)?;
                 }
             }
         }
     }
-    if !bits.intact() {
+    if !bits.ends_cleanly() {
         return None;
     }
     Some(to_rgb(
@@ -620,6 +648,55 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 8, "only {checked} JPEGs took the fast path");
+    }
+
+    /// What the differential fuzz target checks, over every input it has kept (seeds and
+    /// the differences it found): when this decoder answers, libjpeg (with imgfn's strict
+    /// error manager) decodes the file too, at the same size and nearly the same pixels.
+    #[test]
+    fn agrees_with_libjpeg_on_every_kept_fuzz_input() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut decoded = 0;
+        let mut files = 0;
+        for dir in [
+            "fuzz/regressions/jpeg_dc_diff",
+            "fuzz/seeds/jpeg_dc_diff",
+            "testdata/hostile",
+        ] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                files += 1;
+                // As the pipeline runs it: only files the probe accepts.
+                let Ok(info) = crate::pipeline::probe(&bytes) else {
+                    continue;
+                };
+                let Some(fast) = decode_checked(&bytes, &info) else {
+                    continue;
+                };
+                let reference = crate::pipeline::decode::decode_jpeg_libjpeg(&bytes, 8)
+                    .unwrap_or_else(|e| panic!("{path:?}: jpeg_dc decoded it, libjpeg: {e}"));
+                assert_eq!(
+                    (fast.width, fast.height),
+                    (reference.width, reference.height),
+                    "{path:?}"
+                );
+                let mean = fast
+                    .buf
+                    .iter()
+                    .zip(&reference.buf)
+                    .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                    .sum::<f64>()
+                    / fast.buf.len().max(1) as f64;
+                // Chroma upsampling differs at the edges of tiny images (1x1 4:2:0: 2.3).
+                assert!(mean <= 3.0, "{path:?}: mean difference {mean:.2}");
+                decoded += 1;
+            }
+        }
+        assert!(files >= 10 && decoded >= 5, "{decoded} of {files} decoded");
     }
 
     #[test]

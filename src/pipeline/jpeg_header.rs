@@ -206,6 +206,10 @@ fn check_tables(marker: u8, seg: &[u8]) -> Result<()> {
                 if class > 1 || index > 3 || total > 256 || p + 17 + total > seg.len() {
                     return Err(corrupt("a bogus Huffman table definition"));
                 }
+                // A DC difference has at most 15 bits ("bogus Huffman table" to libjpeg).
+                if class == 0 && seg[p + 17..p + 17 + total].iter().any(|&s| s > 15) {
+                    return Err(corrupt("a DC Huffman table with a symbol over 15"));
+                }
                 17 + total
             }
             _ => {
@@ -239,10 +243,18 @@ fn check_scan(frame: &Frame, seg: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The component ids a (checked) scan header names.
+fn scan_components(sos: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let n = usize::from(sos.first().copied().unwrap_or(0));
+    (0..n).filter_map(move |s| sos.get(1 + 2 * s).copied())
+}
+
 /// Walk a JPEG's markers from SOI to EOI: the header, then every later scan and the end.
 pub fn parse(bytes: &[u8]) -> Result<JpegHeader<'_>> {
     let mut header = parse_head(bytes)?;
     let mut pos = header.scan_data;
+    // A sequential (non-progressive) file codes each component in exactly one scan.
+    let mut coded: Vec<u8> = scan_components(header.first_scan).collect();
     // The rest: entropy-coded data, markers between scans, EOI.
     while let Some(off) = memchr::memchr(0xFF, bytes.get(pos..).unwrap_or_default()) {
         let at = pos + off;
@@ -266,9 +278,24 @@ pub fn parse(bytes: &[u8]) -> Result<JpegHeader<'_>> {
                 }
                 let (seg, next) = segment(bytes, pos, m)?;
                 check_scan(&header.frame, seg)?;
+                if !header.frame.progressive() {
+                    for id in scan_components(seg) {
+                        if coded.contains(&id) {
+                            return Err(corrupt(format!("component {id} is in two scans")));
+                        }
+                        coded.push(id);
+                    }
+                }
                 pos = next;
             }
             m if is_sof(m) => return Err(corrupt("a frame header after a scan")),
+            0xDD => {
+                let (seg, next) = segment(bytes, pos, m)?;
+                if seg.len() != 2 {
+                    return Err(corrupt("DRI has the wrong length"));
+                }
+                pos = next;
+            }
             0xC4 | 0xDB => {
                 let (seg, next) = segment(bytes, pos, m)?;
                 check_tables(m, seg)?;
@@ -340,6 +367,10 @@ pub fn parse_head(bytes: &[u8]) -> Result<JpegHeader<'_>> {
             0xEE if seg.starts_with(b"Adobe") && seg.len() >= 12 => {
                 adobe_transform = Some(seg[11]);
             }
+            // libjpeg warns on JFIF versions other than 1.x and 2.x.
+            0xE0 if seg.starts_with(b"JFIF\0") && seg.len() >= 7 && !matches!(seg[5], 1 | 2) => {
+                return Err(corrupt(format!("JFIF version {}", seg[5])));
+            }
             m if is_table_or_misc(m) => {}
             m => return Err(corrupt(format!("unknown marker 0x{m:02X}"))),
         }
@@ -349,6 +380,14 @@ pub fn parse_head(bytes: &[u8]) -> Result<JpegHeader<'_>> {
         i = next;
     };
     let frame = frame.ok_or_else(|| corrupt("no frame header"))?;
+    // An Adobe transform that does not fit the components is a libjpeg warning.
+    match (frame.components.len(), adobe_transform) {
+        (3, Some(t)) if t > 1 => return Err(corrupt(format!("Adobe transform {t} on RGB/YCbCr"))),
+        (4, Some(t)) if t != 0 && t != 2 => {
+            return Err(corrupt(format!("Adobe transform {t} on CMYK/YCCK")))
+        }
+        _ => {}
+    }
     Ok(JpegHeader {
         frame,
         segments,
@@ -467,7 +506,10 @@ mod tests {
 
     #[test]
     fn scans_are_counted_and_capped() {
+        // Progressive: the same component may be in many scans.
         let mut b = minimal(&[]);
+        let sof = b.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        b[sof + 1] = 0xC2;
         b.truncate(b.len() - 2);
         for _ in 0..MAX_SCANS {
             b.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x00]);
@@ -486,6 +528,14 @@ mod tests {
         let mut dht = vec![0xFF, 0xC4, 0x00, 0x13, 0x10];
         dht.extend_from_slice(&[255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(parse(&minimal(&dht)).unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn a_sequential_component_is_in_one_scan_only() {
+        let mut b = minimal(&[]);
+        b.truncate(b.len() - 2);
+        b.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x00, 0xFF, 0xD9]);
+        assert_eq!(parse(&b).unwrap_err().status(), 422);
     }
 
     #[test]

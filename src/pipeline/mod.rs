@@ -36,7 +36,7 @@ pub struct Limits {
     pub max_source_pixels: u64,
     /// Largest output side in pixels (after `dpr`). Default 8192.
     pub max_output_side: u32,
-    /// Largest output in pixels. Default 50 MP.
+    /// Largest output in pixels. Default 25 MP (a 50 MP WebP takes 2.5 s to encode).
     pub max_output_pixels: u64,
     /// Largest encoded output in bytes. Default 32 MiB.
     pub max_output_bytes: u64,
@@ -53,7 +53,7 @@ impl Default for Limits {
         Limits {
             max_source_pixels: 100_000_000,
             max_output_side: 8192,
-            max_output_pixels: 50_000_000,
+            max_output_pixels: 25_000_000,
             max_output_bytes: 32 << 20,
             max_avif_pixels: 4_000_000,
             max_render_bytes: 768 << 20,

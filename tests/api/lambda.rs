@@ -174,14 +174,14 @@ async fn uploads_through_the_function_url_go_straight_to_s3() {
         url.starts_with(&required_env("AWS_ENDPOINT_URL_S3")),
         "{url}"
     );
-    let put = l
-        .client
-        .put(url)
-        .header("content-type", "image/jpeg")
-        .body(photo.clone())
-        .send()
-        .await
-        .unwrap();
+    // Every header the grant lists is signed (type, length, If-None-Match): send them all.
+    let mut put = l.client.put(url).body(photo.clone());
+    for (name, value) in grant["headers"].as_object().expect("headers") {
+        if name != "content-length" {
+            put = put.header(name.as_str(), value.as_str().expect("header value"));
+        }
+    }
+    let put = put.send().await.unwrap();
     assert_eq!(put.status(), 200);
     let key = grant["key"].as_str().unwrap();
     let s3 = S3Env::with_prefix(&required_env("IMGFN_TEST_LAMBDA_PREFIX")).await;

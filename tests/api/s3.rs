@@ -186,3 +186,29 @@ async fn oversized_outputs_redirect_to_a_presigned_get() {
     // Small outputs are still answered directly.
     assert_eq!(app.get("/medium.jpg?w=100").await.status, 200);
 }
+
+#[tokio::test]
+async fn missing_keys_are_remembered_briefly() {
+    let s3 = S3Env::new("negative").await;
+    let photo = std::fs::read(testdata().join("small.jpg")).unwrap();
+    // Remembered as missing for the TTL: one store call per key, not one per request.
+    let app = TestApp::spawn_with(s3.config()).await;
+    app.get("/later.jpg?w=10")
+        .await
+        .assert_error(404, "not_found");
+    s3.put("later.jpg", &photo).await;
+    app.get("/later.jpg?w=10")
+        .await
+        .assert_error(404, "not_found");
+    // With the cache off (TTL 0), the same sequence finds the new object at once: the 404
+    // above came from the cache, not from the store.
+    let mut config = s3.config();
+    config.not_found_ttl_secs = 0;
+    let uncached = TestApp::spawn_with(config).await;
+    uncached
+        .get("/later2.jpg?w=10")
+        .await
+        .assert_error(404, "not_found");
+    s3.put("later2.jpg", &photo).await;
+    assert_eq!(uncached.get("/later2.jpg?w=10").await.image().width(), 10);
+}
