@@ -688,8 +688,6 @@ def seeds():
         Segment(0xDD, b"\x00\x00").encode() + join(plain[pk.index("SOS"):])
     out["trailing-garbage-after-eoi.jpg"] = whole + b"\x00garbage\xff\xd8\xff"
     out["trailing-app-before-eoi.jpg"] = whole[:-2] + Segment(0xE5, b"late").encode() + b"\xff\xd9"
-    out["extraneous-bytes-before-rst.jpg"] = join(
-        jpeg(Frame(s420, 18, 12, 4, 3), ri=2, junk_before_rst=b"\x12\x34"))
     out["header-only-progressive-dc-scan.jpg"] = progressive_dc_only()
     return out
 
@@ -715,6 +713,10 @@ def probes():
     out["rst-all-zero.jpg"] = join(jpeg(Frame(s420, 18, 12, 4, 3), ri=2, rst_numbers=lambda k: 0))
     out["rst-skips-one.jpg"] = join(jpeg(Frame(s420, 18, 12, 4, 3), ri=2,
                                          rst_numbers=lambda k: (k + (1 if k >= 2 else 0)) % 8))
+    # Bytes between an interval's last MCU and its RST marker: libjpeg warns
+    # ("extraneous bytes before marker"), jpeg_dc skips them.
+    out["extraneous-bytes-before-rst.jpg"] = join(
+        jpeg(Frame(s420, 18, 12, 4, 3), ri=2, junk_before_rst=b"\x12\x34"))
     # A second SOS after the only (complete, interleaved) scan: libjpeg's finish reports it.
     base = jpeg(Frame(s420, 18, 12, 4, 3))
     k = [p[0] for p in base]

@@ -55,6 +55,7 @@ for target in $TARGETS; do
   stamp="target/fuzz-$target.started"
   touch "$stamp"
   status=0
+  started=$SECONDS
   cargo fuzz run --fuzz-dir fuzz "$target" "target/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$SECS" "${LIMITS[@]}" -max_len=262144 -print_final_stats=1 \
     ${extra[@]+"${extra[@]}"} >"$log" 2>&1 || status=$?
@@ -63,8 +64,9 @@ for target in $TARGETS; do
   rate=$(final_stat average_exec_per_sec "$log")
   rss=$(final_stat peak_rss_mb "$log")
   secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  secs=${secs:-$((SECONDS - started))} # no "Done" line when it stopped at a failure
   corpus=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-  line="fuzz $target: ${execs:-?} execs in ${secs:-?} s (${rate:-?}/s), peak RSS ${rss:-?} MB, corpus ${corpus:-?}"
+  line="fuzz $target: ${execs:-?} execs in ${secs} s (${rate:-?}/s), peak RSS ${rss:-?} MB, corpus ${corpus:-?}"
   [ "$status" -eq 0 ] || line="$line, FAILED (exit $status)"
   echo "$line"
   echo "$line" >>"$REPORT"

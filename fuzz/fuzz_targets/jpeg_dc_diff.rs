@@ -91,7 +91,8 @@ fuzz_target!(|data: &[u8]| {
 
 static STATS: OnceLock<bool> = OnceLock::new();
 
-/// The frame header as jpeg_dc reads it (it decoded the file, so this parse succeeds).
+/// The frame header, read independently of imgfn's marker walker (it decoded the file, so
+/// this parse succeeds).
 struct Frame {
     width: usize,
     height: usize,
@@ -104,10 +105,16 @@ impl Frame {
         let be16 = |i: usize| Some(usize::from(*b.get(i)?) << 8 | usize::from(*b.get(i + 1)?));
         let mut i = 2;
         loop {
+            // Fill bytes before a marker; markers without a length (RSTn, TEM) are skipped,
+            // as libjpeg does.
             while *b.get(i)? == 0xFF && *b.get(i + 1)? == 0xFF {
                 i += 1;
             }
             let marker = *b.get(i + 1)?;
+            if matches!(marker, 0x01 | 0xD0..=0xD7) {
+                i += 2;
+                continue;
+            }
             let len = be16(i + 2)?;
             if marker == 0xC0 || marker == 0xC1 {
                 let seg = b.get(i + 4..i + 2 + len)?;
