@@ -722,6 +722,10 @@ def probes():
     k = [p[0] for p in base]
     i = k.index("SOS")
     out["second-sos-after-scan.jpg"] = join(base[:-1] + base[i:i + 2] + base[-1:])
+    # RSTn right after the last MCU, then data before EOI: libjpeg skips the RST and warns
+    # about the bytes after it ("extraneous bytes before marker 0xd9").
+    last = join(jpeg(Frame(s420, 18, 12, 4, 3), ri=4))
+    out["rst-after-last-mcu-then-data.jpg"] = last[:-2] + b"\xff\xd2\x12\x34\x56\xff\xd9"
     # Sampling 4x4,1x1,1x1: 18 blocks per MCU, more than libjpeg's limit of 10.
     out["blocks-per-mcu-18.jpg"] = mcu18()
     # A DC table with an unused symbol 16: libjpeg refuses the table, jpeg_dc never looks.

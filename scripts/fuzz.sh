@@ -64,7 +64,9 @@ for target in $TARGETS; do
   rate=$(final_stat average_exec_per_sec "$log")
   rss=$(final_stat peak_rss_mb "$log")
   secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
-  secs=${secs:-$((SECONDS - started))} # no "Done" line when it stopped at a failure
+  if [ -z "$secs" ]; then # no "Done" line when it stopped at a failure: time to it
+    if [ "${rate:-0}" -gt 0 ]; then secs=$((execs / rate)); else secs=$((SECONDS - started)); fi
+  fi
   corpus=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   line="fuzz $target: ${execs:-?} execs in ${secs} s (${rate:-?}/s), peak RSS ${rss:-?} MB, corpus ${corpus:-?}"
   [ "$status" -eq 0 ] || line="$line, FAILED (exit $status)"

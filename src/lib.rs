@@ -20,6 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gallery;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod params;
 pub mod pipeline;

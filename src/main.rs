@@ -126,7 +126,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
+/// A build without the Lambda runtime (`--no-default-features`) cannot run under Lambda.
+#[cfg(not(feature = "lambda"))]
+fn lambda() -> Result<(), String> {
+    Err("this imgfn was built without the `lambda` feature".into())
+}
+
 /// Cold start: config, tracing, the SDK client. Nothing else is done before the first event.
+#[cfg(feature = "lambda")]
 fn lambda() -> Result<(), String> {
     #[derive(Parser)]
     struct FromEnv {

@@ -202,9 +202,14 @@ pub fn new_key(prefix: &str, now: u64, kind: ImageType) -> Result<Key> {
 
 /// Unix seconds as `2026-11-21T10:05:00Z`.
 pub fn rfc3339(unix: u64) -> String {
-    aws_sdk_s3::primitives::DateTime::from_secs(i64::try_from(unix).unwrap_or(i64::MAX))
-        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    i64::try_from(unix)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 /// Signs and checks imgfn's own upload URLs (local folder source).

@@ -206,6 +206,15 @@ impl<'a> Bits<'a> {
         self.data.get(p) == Some(&0xFF) && !matches!(self.data.get(p + 1), Some(0x00) | None)
     }
 
+    /// The next marker, past any fill bytes, is EOI (call after `ends_cleanly`).
+    fn eoi_next(&self) -> bool {
+        let mut p = self.pos;
+        while self.data.get(p + 1) == Some(&0xFF) {
+            p += 1;
+        }
+        self.data.get(p..p + 2) == Some(&[0xFF, 0xD9][..])
+    }
+
     /// Go past the restart marker `RST<number>`, which must come next.
     fn restart(&mut self, number: u8) -> Option<()> {
         if !self.ends_cleanly() {
@@ -513,7 +522,9 @@ fn scan(
             }
         }
     }
-    if !bits.ends_cleanly() {
+    // The scan ends cleanly, and at the end of the file: anything else after the last MCU
+    // (a stray RST, bytes before EOI) is libjpeg's to judge.
+    if !bits.ends_cleanly() || !bits.eoi_next() {
         return None;
     }
     Some(to_rgb(

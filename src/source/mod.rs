@@ -5,6 +5,10 @@
 //! error types.
 
 pub mod fs;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(not(feature = "s3"))]
+#[path = "s3_off.rs"]
 pub mod s3;
 
 use crate::error::{Error, Result};
@@ -217,6 +221,11 @@ impl Source {
 /// Build the configured source: S3 when a bucket is set, else the local folder.
 pub async fn from_config(config: &crate::config::Config) -> std::result::Result<Source, String> {
     match &config.bucket {
+        #[cfg(not(feature = "s3"))]
+        Some(_) => {
+            Err("this imgfn was built without the `s3` feature: no bucket can be served".into())
+        }
+        #[cfg(feature = "s3")]
         Some(bucket) => {
             let timeout = std::time::Duration::from_millis(config.s3_timeout_ms.max(1));
             let client =
