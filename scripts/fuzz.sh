@@ -67,7 +67,7 @@ for target in $TARGETS; do
   if [ -z "$secs" ]; then # no "Done" line when it stopped at a failure: time to it
     if [ "${rate:-0}" -gt 0 ]; then secs=$((execs / rate)); else secs=$((SECONDS - started)); fi
   fi
-  corpus=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  corpus=$(grep -ao 'corp: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true) # -a: the log holds raw dictionary bytes
   line="fuzz $target: ${execs:-?} execs in ${secs} s (${rate:-?}/s), peak RSS ${rss:-?} MB, corpus ${corpus:-?}"
   [ "$status" -eq 0 ] || line="$line, FAILED (exit $status)"
   echo "$line"
