@@ -210,6 +210,15 @@ fn check_tables(marker: u8, seg: &[u8]) -> Result<()> {
                 if class == 0 && seg[p + 17..p + 17 + total].iter().any(|&s| s > 15) {
                     return Err(corrupt("a DC Huffman table with a symbol over 15"));
                 }
+                // Canonical codes must fit their lengths, and no code may be all ones.
+                let mut code = 0u32;
+                for (len, &count) in counts.iter().enumerate() {
+                    code += u32::from(count);
+                    if code >= 1 << (len + 1) {
+                        return Err(corrupt("a Huffman table whose codes overflow"));
+                    }
+                    code <<= 1;
+                }
                 17 + total
             }
             _ => {
@@ -528,6 +537,16 @@ mod tests {
         let mut dht = vec![0xFF, 0xC4, 0x00, 0x13, 0x10];
         dht.extend_from_slice(&[255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(parse(&minimal(&dht)).unwrap_err().status(), 422);
+        // Two codes of length 1 use up "1", which is all ones: libjpeg refuses the table.
+        let mut ones = vec![0xFF, 0xC4, 0x00, 0x15, 0x10, 2];
+        ones.extend_from_slice(&[0; 15]);
+        ones.extend_from_slice(&[0x01, 0x02]);
+        assert_eq!(parse(&minimal(&ones)).unwrap_err().status(), 422);
+        // One code of length 1 ("0") is fine.
+        let mut one = vec![0xFF, 0xC4, 0x00, 0x14, 0x10, 1];
+        one.extend_from_slice(&[0; 15]);
+        one.push(0x01);
+        assert!(parse(&minimal(&one)).is_ok());
     }
 
     #[test]
