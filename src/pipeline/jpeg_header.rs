@@ -376,8 +376,9 @@ pub fn parse_head(bytes: &[u8]) -> Result<JpegHeader<'_>> {
             0xEE if seg.starts_with(b"Adobe") && seg.len() >= 12 => {
                 adobe_transform = Some(seg[11]);
             }
-            // libjpeg warns on JFIF versions other than 1.x and 2.x.
-            0xE0 if seg.starts_with(b"JFIF\0") && seg.len() >= 7 && !matches!(seg[5], 1 | 2) => {
+            // libjpeg-turbo (mozjpeg's) warns on JFIF versions other than 1.x; it reads a
+            // JFIF segment of at least 14 bytes.
+            0xE0 if seg.starts_with(b"JFIF\0") && seg.len() >= 14 && seg[5] != 1 => {
                 return Err(corrupt(format!("JFIF version {}", seg[5])));
             }
             m if is_table_or_misc(m) => {}
