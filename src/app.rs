@@ -463,10 +463,7 @@ fn static_response(body: &'static str, content_type: &'static str) -> Response<B
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(gallery::PAGE_CSP),
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    // `X-Content-Type-Options: nosniff` is added by `handle`, to every response.
     set_content_length(&mut resp);
     resp
 }
