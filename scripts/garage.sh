@@ -4,20 +4,47 @@
 #   scripts/garage.sh start     start a fresh single-node server; prints `export` lines
 #   scripts/garage.sh stop      stop it
 #   scripts/garage.sh restart   start it again with its data (after a stop)
-# GARAGE_DIR and GARAGE_S3_PORT (+1 RPC, +3 admin) select an instance (tests run a second one).
-# Keys and bucket are fixed test values: this server only ever listens on loopback.
+# GARAGE_DIR selects an instance (tests run a second one). Each start picks free loopback ports
+# (or GARAGE_S3_PORT, +1 RPC, +3 admin) and fresh random keys, so a leftover server can never
+# answer for this one: it is ready only when a listing signed with the new keys succeeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GARAGE_VERSION=2.5.0
 DIR=${GARAGE_DIR:-target/garage}
 case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
-PORT=${GARAGE_S3_PORT:-3900}
-RPC_PORT=$((PORT + 1))
-ADMIN_PORT=$((PORT + 3))
-export GARAGE_DEFAULT_ACCESS_KEY=GK0123456789abcdef01234567
-export GARAGE_DEFAULT_SECRET_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 export GARAGE_DEFAULT_BUCKET=${GARAGE_BUCKET:-imgfn-test}
+
+hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+# Nothing accepts connections on this loopback port.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A fresh instance: ports (S3, S3+1 RPC, S3+3 admin) and keys, kept in $DIR/instance for restart.
+new_instance() {
+  local port=${GARAGE_S3_PORT:-}
+  if [ -z "$port" ]; then
+    for _ in $(seq 1 100); do
+      port=$((20000 + (RANDOM % 2500) * 16))
+      if port_free "$port" && port_free $((port + 1)) && port_free $((port + 3)); then break; fi
+      port=
+    done
+    [ -n "$port" ] || { echo "garage.sh: no free loopback port found" >&2; exit 1; }
+  fi
+  cat > "$DIR/instance" <<VARS
+PORT=$port
+GARAGE_DEFAULT_ACCESS_KEY=GK$(hex 12)
+GARAGE_DEFAULT_SECRET_KEY=$(hex 32)
+VARS
+}
+
+load_instance() {
+  [ -f "$DIR/instance" ] || { echo "garage.sh: no instance in $DIR (run start)" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  . "$DIR/instance"
+  RPC_PORT=$((PORT + 1))
+  ADMIN_PORT=$((PORT + 3))
+  export GARAGE_DEFAULT_ACCESS_KEY GARAGE_DEFAULT_SECRET_KEY
+}
 
 garage_bin() {
   if command -v garage >/dev/null && garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
@@ -52,12 +79,15 @@ start() {
   stop
   rm -rf "$DIR"
   mkdir -p "$DIR/meta" "$DIR/data"
+  new_instance
+  load_instance
   write_config
   launch
 }
 
 restart() {
   stop
+  load_instance
   launch
 }
 
@@ -69,7 +99,7 @@ db_engine = "sqlite"
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:$RPC_PORT"
 rpc_public_addr = "127.0.0.1:$RPC_PORT"
-rpc_secret = "$(printf '%064d' 0 | tr 0 a)"
+rpc_secret = "$(hex 32)"
 
 [s3_api]
 s3_region = "garage"
@@ -82,6 +112,9 @@ TOML
 }
 
 launch() {
+  for p in "$PORT" "$RPC_PORT" "$ADMIN_PORT"; do
+    port_free "$p" || { echo "garage.sh: 127.0.0.1:$p is already in use (a leftover server?)" >&2; exit 1; }
+  done
   "$(garage_bin)" -c "$DIR/garage.toml" server --single-node --default-bucket >"$DIR/log" 2>&1 &
   echo $! > "$DIR/pid"
   # Ready when a signed listing of the default bucket succeeds.

@@ -1,36 +1,62 @@
 #!/usr/bin/env bash
-# The one test command (README). On a fresh Debian machine with the Rust toolchain it installs
-# what the tests need, starts the real components they talk to, and runs lint and the suite:
-#   - apt: nasm (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our
-#     AVIF output independently), curl, chromium + chromium-driver (the gallery's browser test)
+# The one test command (README). On a fresh Debian 12 machine with only the Rust toolchain it
+# installs what the tests need, starts the real components they talk to, and runs lint and the
+# suite:
+#   - apt: a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm (SIMD assembly of
+#     libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output independently),
+#     curl, python3 + python3-venv, chromium + chromium-driver (the gallery's browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
-#   - PyPI: cargo-lambda (the Lambda runtime emulator) and cfn-lint (template.yaml)
-# Safe to re-run; installs are skipped when present. Extra arguments go to `cargo test`.
+#   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
+#     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint
+# Every run uses free loopback ports and fresh keys, and checks that the servers it started
+# are the ones answering. Safe to re-run; installs are skipped when present. Extra arguments
+# go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 step() { echo "==> $*"; }
+die() { echo "scripts/test.sh: $*" >&2; exit 1; }
+hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$((20000 + RANDOM % 40000))
+    if port_free "$p"; then echo "$p"; return; fi
+  done
+  die "no free loopback port"
+}
+# The first of these programs on PATH.
+first_of() { local c; for c in "$@"; do command -v "$c" && return; done; return 1; }
 
-need=()
-command -v nasm >/dev/null || need+=(nasm)
-command -v avifdec >/dev/null || need+=(libavif-bin)
-command -v curl >/dev/null || need+=(curl)
-command -v chromium >/dev/null || need+=(chromium)
-command -v chromedriver >/dev/null || need+=(chromium-driver)
-if [ ${#need[@]} -gt 0 ]; then
-  step "apt-get install ${need[*]}"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+if command -v dpkg-query >/dev/null; then
+  need=()
+  for pkg in gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
+    chromium chromium-driver; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    step "apt-get install ${need[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+else
+  echo "warning: not Debian; install a C/C++ toolchain, make, pkg-config, nasm, avifdec, curl," \
+    "python3 with venv, Chromium and chromedriver yourself" >&2
 fi
+CHROMIUM=$(first_of chromium chromium-browser google-chrome) || die "Chromium not found"
+CHROMEDRIVER=$(first_of chromedriver) || die "chromedriver not found"
+export IMGFN_TEST_CHROMIUM=$CHROMIUM IMGFN_TEST_CHROMEDRIVER=$CHROMEDRIVER
 
-PY_SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
-export PATH="$PATH:$PY_SCRIPTS:$HOME/.local/bin"
-if ! command -v cargo-lambda >/dev/null || ! command -v cfn-lint >/dev/null \
-  || ! python3 -c 'import cfnlint' 2>/dev/null; then
-  step "pip install cargo-lambda cfn-lint"
-  python3 -m pip install -q --disable-pip-version-check cargo-lambda cfn-lint
+VENV=target/venv
+if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ]; then
+  step "python3 -m venv $VENV; pip install cargo-lambda cfn-lint"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check cargo-lambda cfn-lint
 fi
+export PATH="$PWD/$VENV/bin:$PATH"
 scripts/garage.sh install
 
 step "cargo fmt --check"
@@ -40,7 +66,7 @@ cargo clippy --all-targets --locked --features nasm -- -D warnings
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
 step "template tests (tests/template_test.py)"
-python3 tests/template_test.py
+"$VENV/bin/python" tests/template_test.py
 
 step "build"
 cargo test --locked --features nasm --no-run --quiet
@@ -54,21 +80,32 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "start Garage (S3 on 127.0.0.1:3900)"
+step "start Garage (S3 on a free loopback port, fresh keys)"
 eval "$(scripts/garage.sh start)"
+echo "    $AWS_ENDPOINT_URL_S3"
 
-step "start cargo lambda watch (Function URLs on 127.0.0.1:9000)"
-export IMGFN_TEST_LAMBDA_URL=http://127.0.0.1:9000/lambda-url/imgfn
-export IMGFN_TEST_LAMBDA_PREFIX=lambda/
+LAMBDA_PORT=$(free_port)
+export IMGFN_TEST_LAMBDA_URL=http://127.0.0.1:$LAMBDA_PORT/lambda-url/imgfn
+export IMGFN_TEST_LAMBDA_PREFIX=lambda-$(hex 4)/
+export IMGFN_TEST_LAMBDA_UPLOAD_TOKEN=test-upload-$(hex 16)
+step "start cargo lambda watch (Function URLs on 127.0.0.1:$LAMBDA_PORT)"
+# The function is ready, and is the one started here, when it serves an object that exists
+# only under this run's prefix of this run's fresh Garage.
+curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:garage:s3" \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+  --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" --data-binary @testdata/small.jpg \
+  "$AWS_ENDPOINT_URL_S3/$IMGFN_TEST_BUCKET/${IMGFN_TEST_LAMBDA_PREFIX}ready-check.jpg" \
+  || die "could not store the Lambda's ready-check object in Garage"
 IMGFN_BUCKET=$IMGFN_TEST_BUCKET IMGFN_PREFIX=$IMGFN_TEST_LAMBDA_PREFIX IMGFN_S3_PATH_STYLE=true \
-  IMGFN_MAX_RESPONSE_BYTES=200000 IMGFN_UPLOAD_TOKEN=test-upload-token-0123456789 \
-  setsid cargo lambda watch --features nasm --invoke-address 127.0.0.1 --invoke-port 9000 --ignore-changes \
-  >target/lambda-watch.log 2>&1 &
+  IMGFN_MAX_RESPONSE_BYTES=200000 IMGFN_UPLOAD_TOKEN=$IMGFN_TEST_LAMBDA_UPLOAD_TOKEN \
+  setsid cargo lambda watch --features nasm --invoke-address 127.0.0.1 \
+  --invoke-port "$LAMBDA_PORT" --ignore-changes >target/lambda-watch.log 2>&1 &
 LAMBDA_PID=$!
-# Ready when the function itself answers (a JSON 404 for a missing key).
 for i in $(seq 1 150); do
-  if curl -s --max-time 60 "$IMGFN_TEST_LAMBDA_URL/ready-check" | grep -q '"not_found"'; then break; fi
-  [ "$i" -lt 150 ] || { echo "cargo lambda watch did not start" >&2; tail -20 target/lambda-watch.log >&2; exit 1; }
+  if curl -s --max-time 60 "$IMGFN_TEST_LAMBDA_URL/ready-check.jpg?fmt=json" \
+    | grep -q '"width":640'; then break; fi
+  kill -0 "$LAMBDA_PID" 2>/dev/null || { tail -20 target/lambda-watch.log >&2; die "cargo lambda watch exited"; }
+  [ "$i" -lt 150 ] || { tail -20 target/lambda-watch.log >&2; die "cargo lambda watch did not start"; }
   sleep 1
 done
 

@@ -13,11 +13,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Browsers are heavy on 2 cores: one at a time.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+// Browsers are heavy on 2 cores: one at a time (`support::turn("browser")`).
 
 const SEED: [&str; 4] = ["small.jpg", "orient-6.jpg", "alpha-small.png", "still.webp"];
 const DPR: u64 = 2;
+
+/// The program named by `var` (scripts/test.sh finds Chromium and chromedriver and sets it),
+/// else the first of `names` on PATH.
+fn tool(var: &str, names: &[&str]) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} not found: set {var} or install it (apt-get install chromium chromium-driver; \
+                 scripts/test.sh does it)",
+                names[0]
+            )
+        })
+}
 
 /// chromedriver on a free loopback port, killed on drop.
 struct Driver {
@@ -32,7 +51,7 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap();
-        let child = Command::new("chromedriver")
+        let child = Command::new(tool("IMGFN_TEST_CHROMEDRIVER", &["chromedriver"]))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -73,7 +92,7 @@ impl Driver {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": "/usr/bin/chromium", "args": args }),
+            json!({ "binary": tool("IMGFN_TEST_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]), "args": args }),
         );
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -319,7 +338,7 @@ fn gallery_config(mut config: Config) -> Config {
 
 #[tokio::test]
 async fn gallery_in_chromium_over_s3() {
-    let _one = ONE_BROWSER.lock().await;
+    let _one = crate::support::turn("browser").await;
     let s3 = S3Env::new("browser").await;
     for f in SEED {
         s3.put_fixture(f).await;
@@ -332,7 +351,7 @@ async fn gallery_in_chromium_over_s3() {
 
 #[tokio::test]
 async fn gallery_in_chromium_over_a_folder() {
-    let _one = ONE_BROWSER.lock().await;
+    let _one = crate::support::turn("browser").await;
     let root = tempdir();
     for f in SEED {
         std::fs::copy(testdata().join(f), root.join(f)).unwrap();

@@ -6,15 +6,17 @@ use crate::support::{testdata, TestApp};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PORT: &str = "3910";
-
 fn garage(cmd: &str) -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("bash")
         .arg(root.join("scripts/garage.sh"))
         .arg(cmd)
-        .env("GARAGE_DIR", root.join("target/garage-fault"))
-        .env("GARAGE_S3_PORT", PORT)
+        // Its own instance (free ports, fresh keys), whichever other suite runs beside it.
+        .env(
+            "GARAGE_DIR",
+            root.join(format!("target/garage-fault-{}", std::process::id())),
+        )
+        .env_remove("GARAGE_S3_PORT")
         .output()
         .expect("scripts/garage.sh");
     assert!(
@@ -30,6 +32,10 @@ struct Stopper;
 impl Drop for Stopper {
     fn drop(&mut self) {
         garage("stop");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let _ = std::fs::remove_dir_all(
+            root.join(format!("target/garage-fault-{}", std::process::id())),
+        );
     }
 }
 

@@ -11,8 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// These tests measure time and a process's peak memory: one at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+// These tests measure time and a process's peak memory: one at a time (`support::turn`).
 
 /// Peak RSS any run of the corpus may reach.
 const MAX_PEAK_RSS_KIB: u64 = 1 << 20;
@@ -155,7 +154,7 @@ async fn check(
 
 #[tokio::test]
 async fn the_hostile_corpus_is_refused_quickly_in_bounded_memory() {
-    let _serial = SERIAL.lock().await;
+    let _serial = crate::support::turn("hostile").await;
     let cases = corpus();
     let client = client();
 
@@ -225,7 +224,7 @@ fn hang_up(addr: SocketAddr, path: &str, after: Duration) {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_keeps_its_render_counted() {
-    let _serial = SERIAL.lock().await;
+    let _serial = crate::support::turn("hostile").await;
     let client = client();
     let heavy = |w: u32| format!("/large.jpg?w={w}&fmt=png");
     let env = [("IMGFN_WORKERS", "1")];
@@ -273,7 +272,7 @@ async fn a_client_that_hangs_up_keeps_its_render_counted() {
 
 #[tokio::test]
 async fn slowloris_does_not_starve_a_normal_request() {
-    let _serial = SERIAL.lock().await;
+    let _serial = crate::support::turn("hostile").await;
     // The test process holds 300 client sockets of its own.
     raise_own_descriptor_limit(1024);
     let server = Server::start(&[("IMGFN_HEADER_TIMEOUT_MS", "1000")], Some(256));

@@ -6,11 +6,9 @@ use crate::support::{required_env, testdata, S3Env, TestApp};
 use image::GenericImageView;
 
 /// One Lambda execution environment handles one event at a time, and the emulator does not
-/// cope with overlapping invocations either: the Lambda tests take turns.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
+/// cope with overlapping invocations either: the Lambda tests take turns (across processes).
 struct Lambda {
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+    _turn: crate::support::Turn,
     base: String,
     client: reqwest::Client,
     /// The local server over the same bucket and prefix, for comparison.
@@ -19,7 +17,7 @@ struct Lambda {
 
 impl Lambda {
     async fn new() -> Lambda {
-        let turn = ONE_AT_A_TIME.lock().await;
+        let turn = crate::support::turn("lambda").await;
         let base = required_env("IMGFN_TEST_LAMBDA_URL");
         let s3 = S3Env::with_prefix(&required_env("IMGFN_TEST_LAMBDA_PREFIX")).await;
         for f in ["small.jpg", "alpha-small.png", "medium.jpg"] {
@@ -144,8 +142,9 @@ async fn outputs_above_the_budget_redirect_to_s3() {
 
 #[tokio::test]
 async fn uploads_through_the_function_url_go_straight_to_s3() {
-    use crate::uploads::bearer;
     let l = Lambda::new().await;
+    // scripts/test.sh gives the function a fresh token each run.
+    let bearer = || format!("Bearer {}", required_env("IMGFN_TEST_LAMBDA_UPLOAD_TOKEN"));
     let photo = std::fs::read(testdata().join("small.jpg")).unwrap();
     let ask = |auth: Option<String>| {
         let mut req = l

@@ -8,6 +8,34 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A turn held across processes: tests that must not overlap (one Lambda emulator, one
+/// browser, the timing-bound hostile tests) take an exclusive `flock` on a file under the
+/// target directory, so threads of `cargo test` and processes of `cargo nextest` alike wait
+/// for each other. Released when dropped (the file closes).
+pub struct Turn {
+    _file: std::fs::File,
+}
+
+pub async fn turn(name: &str) -> Turn {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.turn"));
+    tokio::task::spawn_blocking(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // SAFETY: flock(2) on a descriptor this function owns and keeps open in the returned
+        // guard; it touches no memory.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}", path.display());
+        Turn { _file: file }
+    })
+    .await
+    .expect("turn")
+}
+
 pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
