@@ -72,12 +72,15 @@ async fn store_outage_fails_fast_and_recovers() {
         renditions_prefix: "_renditions/".into(),
         timeout: Duration::from_millis(1000),
     };
-    // Revalidate every request, so the outage is seen even for cached renditions.
+    // Revalidate every request, so the outage is seen even for cached renditions; missing
+    // keys are remembered as a deployment does (an outage must not be remembered as one).
+    let config = imgfn::config::Config::with_root(testdata());
     let source = imgfn::source::Source::s3(
         imgfn::source::s3::S3Source::new(client, settings),
         Duration::ZERO,
-    );
-    let app = TestApp::spawn_source(imgfn::config::Config::with_root(testdata()), source).await;
+    )
+    .with_not_found_ttl(Duration::from_secs(config.not_found_ttl_secs));
+    let app = TestApp::spawn_source(config, source).await;
 
     let before = app.get("/small.jpg?w=100&fmt=webp").await;
     assert_eq!(before.status, 200);
@@ -105,10 +108,30 @@ async fn store_outage_fails_fast_and_recovers() {
     }
 
     garage("restart");
+    // The same app, with whatever its caches kept from the outage: every request that
+    // failed now gets the right answer.
     let after = app.get("/small.jpg?w=100&fmt=webp").await;
     assert_eq!(after.status, 200);
     assert_eq!(after.body, before.body, "same bytes after the outage");
-    for path in ["/small.jpg?w=120", "/medium.jpg?w=50"] {
-        assert_eq!(app.get(path).await.status, 200, "{path} after the outage");
+    for (path, file, size) in [
+        ("/small.jpg?w=120", "small.jpg", (120, 80)),
+        ("/medium.jpg?w=50", "medium.jpg", (50, 33)),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path} after the outage: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let img = r.image();
+        assert_eq!((img.width(), img.height()), size, "{path}");
+        let db = crate::support::psnr(&img, &crate::support::reference(file, size.0, size.1));
+        assert!(db > 25.0, "{path}: PSNR {db:.1} dB");
     }
+    assert_eq!(
+        app.get("/small.jpg").await.body,
+        std::fs::read(testdata().join("small.jpg")).unwrap(),
+        "the original after the outage"
+    );
 }

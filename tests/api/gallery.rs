@@ -1,6 +1,7 @@
 //! The gallery listing (`/_/gallery.json`) over a folder and a bucket, the page itself, and
 //! downloads of originals (`download=1`, and the 302 to a presigned GET above the budget).
 
+use crate::probe::{s3_source_via, Proxy, SeenRequest};
 use crate::support::{tempdir, testdata, Reply, S3Env, TestApp};
 use crate::uploads::{bearer, local_config, TOKEN};
 use image::GenericImageView;
@@ -209,8 +210,45 @@ async fn bucket_listing_is_opt_in_and_paginates_with_ranged_reads() {
 
     let mut config = s3.config();
     config.gallery = Some(true);
-    let app = TestApp::spawn_with(config).await;
+    // The app reaches the bucket through a recording proxy: the listing must read each
+    // original's header with a ranged GET, never the whole object.
+    let proxy = Proxy::before_s3().await;
+    let source = s3_source_via(&proxy, &s3, &config, 10_000);
+    let app = TestApp::spawn_source(config, source).await;
     let items = list_all(&app, "limit=2", None).await;
+    let gets: Vec<SeenRequest> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && !r.target.contains("list-type="))
+        .collect();
+    for key in [
+        "alpha-small.png",
+        "large.jpg",
+        "orient-6.jpg",
+        "photos/broken.png",
+        "photos/still.webp",
+        "small.jpg",
+    ] {
+        let object = format!("/{}/{}{key}", s3.bucket, s3.prefix);
+        let of_key: Vec<&SeenRequest> = gets
+            .iter()
+            .filter(|r| r.target.split('?').next() == Some(object.as_str()))
+            .collect();
+        assert!(!of_key.is_empty(), "no GET of {object} in {gets:#?}");
+        for r in of_key {
+            assert_eq!(
+                r.header("range"),
+                Some("bytes=0-65535"),
+                "the listing read {key} without a Range: {r:?}"
+            );
+        }
+    }
+    // large.jpg alone is 4.3 MB: the listing moved a fraction of that.
+    assert!(
+        proxy.bytes_down() < 1_000_000,
+        "the listing read {} bytes from the store",
+        proxy.bytes_down()
+    );
     let keys: Vec<&str> = items.iter().map(|i| i["key"].as_str().unwrap()).collect();
     assert_eq!(
         keys,

@@ -111,21 +111,37 @@ async fn replaced_original_is_not_served_stale() {
     let app = TestApp::spawn_with(imgfn::config::Config::with_root(&root)).await;
     let before = app.get("/photo.jpg?w=50&fmt=png").await.image();
     assert_eq!(before.dimensions(), (50, 33));
-    // Replace with a portrait image: same key, new content.
+    let meta = app.get("/photo.jpg?fmt=json").await.json();
+    assert_eq!(
+        (meta["width"].as_u64(), meta["height"].as_u64()),
+        (Some(640), Some(427))
+    );
+    // Replace it with an image of another shape and format (still.webp, 400x225): same key,
+    // new content. Every answer below differs from a stale one.
     let tmp = root.join("photo.tmp");
-    std::fs::copy(testdata().join("orient-6.jpg"), &tmp).unwrap();
+    std::fs::copy(testdata().join("still.webp"), &tmp).unwrap();
     std::fs::rename(&tmp, root.join("photo.jpg")).unwrap();
     // A local file's version is trusted for imgfn::source::FS_REVALIDATE.
     tokio::time::sleep(imgfn::source::FS_REVALIDATE + std::time::Duration::from_millis(100)).await;
     let after = app.get("/photo.jpg?w=50&fmt=png").await.image();
-    assert_eq!(after.width(), 50);
     assert_eq!(
         after.dimensions(),
-        (50, 33),
-        "orient-6 displays like small.jpg"
+        (50, 28),
+        "the rendition is of the new image"
     );
+    let db = crate::support::psnr(&after, &crate::support::reference("still.webp", 50, 28));
+    assert!(db > 30.0, "the new image's pixels: PSNR {db:.1} dB");
     let meta = app.get("/photo.jpg?fmt=json").await.json();
-    assert_eq!(meta["orientation"], 6, "new content is served");
+    assert_eq!(
+        (meta["width"].as_u64(), meta["height"].as_u64()),
+        (Some(400), Some(225))
+    );
+    assert_eq!(meta["format"], "webp");
+    let original = app.get("/photo.jpg").await;
+    assert_eq!(
+        original.body,
+        std::fs::read(testdata().join("still.webp")).unwrap()
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ mod gallery;
 mod hostile;
 mod http_semantics;
 mod lambda;
+mod metadata;
+mod probe;
 mod s3;
 mod security;
 mod support;

@@ -1,6 +1,7 @@
 //! Against a real S3-compatible server (Garage on 127.0.0.1, started by scripts/test.sh):
 //! originals, versions, the 404/403/502/504 mapping, and oversized outputs redirected.
 
+use crate::probe::{s3_source_via, Proxy};
 use crate::support::{testdata, S3Env, TestApp};
 use image::GenericImageView;
 use std::time::{Duration, Instant};
@@ -113,30 +114,43 @@ async fn dead_store_fails_fast_with_502() {
 
 #[tokio::test]
 async fn stalled_store_times_out_with_504() {
-    // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
     let s3 = S3Env::new("stalled").await;
-    let stalled = S3Env::source_at(&format!("http://{addr}"), &s3.bucket, 500).await;
-    let app = TestApp::spawn_source(s3.config(), stalled).await;
-    let started = Instant::now();
-    let r = app.get("/small.jpg?w=10").await;
-    r.assert_error(504, "upstream_timeout");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-    // Nothing wrong was cached: a healthy app on the same bucket serves it.
     s3.put_fixture("small.jpg").await;
-    let healthy = TestApp::spawn_with(s3.config()).await;
-    assert_eq!(healthy.get("/small.jpg?w=10").await.status, 200);
+    // The real store behind a proxy that, at first, accepts connections and never answers.
+    let proxy = Proxy::before_s3().await;
+    proxy.stall(true);
+    let config = s3.config();
+    let source = s3_source_via(&proxy, &s3, &config, 500);
+    let app = TestApp::spawn_source(config, source).await;
+    for path in ["/small.jpg?w=10&fmt=png", "/small.jpg"] {
+        let started = Instant::now();
+        let r = app.get(path).await;
+        r.assert_error(504, "upstream_timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+    // The store answers again: the same app, with whatever its caches kept from the stall,
+    // serves the right image, rendered now.
+    proxy.stall(false);
+    let r = app.get("/small.jpg?w=10&fmt=png").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.header("server-timing")
+            .is_some_and(|t| t.contains("cache;desc=\"miss\"")),
+        "{:?}",
+        r.header("server-timing")
+    );
+    let img = r.image();
+    assert_eq!(img.dimensions(), (10, 7));
+    let db = crate::support::psnr(&img, &crate::support::reference("small.jpg", 10, 7));
+    assert!(db > 25.0, "PSNR {db:.1} dB");
+    assert_eq!(
+        app.get("/small.jpg").await.body,
+        std::fs::read(testdata().join("small.jpg")).unwrap()
+    );
 }
 
 #[tokio::test]

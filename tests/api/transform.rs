@@ -279,24 +279,56 @@ async fn animated_gif_gives_its_first_frame() {
 
 #[tokio::test]
 async fn metadata_is_never_copied() {
-    let app = TestApp::spawn().await;
-    let original = app.get("/orient-6.jpg").await;
-    assert!(
-        contains(&original.body, b"Exif"),
-        "fixture should carry EXIF"
-    );
-    for fmt in ["jpeg", "png", "webp", "avif"] {
-        let r = app.get(&format!("/orient-6.jpg?w=100&fmt={fmt}")).await;
-        assert_eq!(r.status, 200);
-        assert!(
-            !contains(&r.body, b"Exif") && !contains(&r.body, b"GPS"),
-            "{fmt} kept EXIF"
-        );
-    }
-}
+    use crate::metadata::{
+        contains, exif_tiff, jpeg_with_metadata, metadata_blocks, png_with_metadata,
+        webp_with_exif, MARKER,
+    };
+    // Sources whose every metadata block (EXIF with GPS, XMP, comments) holds MARKER.
+    let root = crate::support::tempdir();
+    let read = |f: &str| std::fs::read(crate::support::testdata().join(f)).unwrap();
+    let jpeg = jpeg_with_metadata(&read("small.jpg"));
+    let png = png_with_metadata(&read("alpha-small.png"));
+    std::fs::write(root.join("meta.jpg"), &jpeg).unwrap();
+    std::fs::write(root.join("meta.png"), &png).unwrap();
+    // The parsers see metadata where there is some (positive controls, one per format).
+    assert_eq!(metadata_blocks(&jpeg), ["APP1 Exif", "APP1 XMP", "COM"]);
+    assert_eq!(metadata_blocks(&png), ["eXIf", "tEXt", "iTXt"]);
+    let app = TestApp::spawn_with(imgfn::config::Config::with_root(&root)).await;
+    let plain_webp = app.get("/meta.jpg?w=100&fmt=webp").await;
+    let with_exif = webp_with_exif(&plain_webp.body, 100, 67);
+    assert_eq!(metadata_blocks(&with_exif), ["EXIF flag", "EXIF"]);
+    assert_eq!(image::load_from_memory(&with_exif).unwrap().width(), 100);
+    let avif = ravif::Encoder::new()
+        .with_exif(exif_tiff())
+        .with_speed(10)
+        .encode_rgb(ravif::Img::new(&[rgb::RGB8::new(1, 2, 3); 64][..], 8, 8))
+        .unwrap()
+        .avif_file;
+    assert_eq!(metadata_blocks(&avif), ["item Exif"]);
+    // The sources are served as they are, metadata included.
+    assert_eq!(app.get("/meta.jpg").await.body, jpeg);
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    for source in ["meta.jpg", "meta.png"] {
+        for fmt in ["jpeg", "png", "webp", "avif", "gif"] {
+            let r = app.get(&format!("/{source}?w=100&fmt={fmt}")).await;
+            assert_eq!(r.status, 200, "{source} as {fmt}");
+            if fmt != "gif" {
+                let blocks = metadata_blocks(&r.body);
+                assert!(blocks.is_empty(), "{source} as {fmt} carries {blocks:?}");
+            }
+            assert!(
+                !contains(&r.body, MARKER.as_bytes()),
+                "{source} as {fmt} carries the marker"
+            );
+            for tiff in [&b"MM\0\x2a"[..], b"II\x2a\0"] {
+                assert!(
+                    !contains(&r.body, tiff),
+                    "{source} as {fmt}: TIFF (EXIF) data"
+                );
+            }
+            assert_eq!(r.image().width(), 100, "{source} as {fmt}");
+        }
+    }
 }
 
 #[tokio::test]

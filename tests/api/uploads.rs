@@ -317,18 +317,52 @@ async fn local_put_endpoint_does_not_exist_with_s3() {
 
 #[tokio::test]
 async fn oversized_local_put_is_refused_before_reading() {
-    let (mut config, _root) = local_config(&[]);
-    config.max_upload_bytes = 1000;
-    let app = TestApp::spawn_with(config).await;
-    // Unsigned and oversized: refused on its head alone.
-    let r = Reply::send(
-        app.client
-            .put(app.url("/_/uploads/uploads/x.jpg"))
-            .header("content-type", "image/jpeg")
-            .body(vec![0u8; 5000]),
-    )
-    .await;
-    r.assert_error(403, "forbidden");
+    // A correctly signed URL for 5000 bytes, issued while the limit allowed it; the same
+    // folder is then served with a 1000-byte limit (lowered after the URL was handed out).
+    let (config, root) = local_config(&[]);
+    let issuer = TestApp::spawn_with(config.clone()).await;
+    let grant = ask_upload(&issuer, "image/jpeg", 5000).await;
+    let mut strict = config;
+    strict.max_upload_bytes = 1000;
+    strict.body_timeout_ms = 10_000;
+    let app = TestApp::spawn_with(strict).await;
+    let url = grant["upload_url"]
+        .as_str()
+        .unwrap()
+        .replace(&issuer.addr.to_string(), &app.addr.to_string());
+    let target = url.split_once(&app.addr.to_string()).unwrap().1.to_string();
+
+    // Only the head is sent: the 413 must come from it alone, at once, and not after
+    // waiting for a body (which would end in a 408 after the 10 s body timeout).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "PUT {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\n\
+         Content-Length: 5000\r\nConnection: close\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), sock.read_to_end(&mut buf))
+        .await
+        .expect("no answer within 5 s: the server waited for the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.starts_with("HTTP/1.1 413 "),
+        "refused on its head with 413: {text}"
+    );
+    assert!(text.contains("\"payload_too_large\""), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!root.join(grant["key"].as_str().unwrap()).exists());
+
+    // The same signed URL is valid: the server that allows 5000 bytes stores it.
+    let done = put(&issuer, &grant, "image/jpeg", vec![0u8; 5000]).await;
+    assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
 }
 
 fn imgfn_endpoint() -> String {
