@@ -2,8 +2,8 @@
 # The one test command (README). On a fresh Debian 12 machine with only the Rust toolchain it
 # installs what the tests need, starts the real components they talk to, and runs lint and the
 # suite:
-#   - apt: a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm (SIMD assembly of
-#     libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output independently),
+#   - apt: CA certificates, a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm
+#     (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output independently),
 #     curl, python3 + python3-venv, chromium + chromium-driver (the gallery's browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
@@ -32,7 +32,7 @@ first_of() { local c; for c in "$@"; do command -v "$c" && return; done; return 
 
 if command -v dpkg-query >/dev/null; then
   need=()
-  for pkg in gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
+  for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
     chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
