@@ -37,8 +37,9 @@ rm -rf "${ROOTFS:?}$REPO"
 mv "$ROOTFS$REPO.new" "$ROOTFS$REPO"
 if [ "${REUSE_BUILD:-}" = 1 ] && [ ! -d "$ROOTFS$REPO/target/debug/deps" ]; then
   mkdir -p "$ROOTFS$REPO/target/debug"
+  # Files of imgfn itself may vanish mid-copy when a build runs here; they are rebuilt anyway.
   for d in deps build .fingerprint; do
-    cp -a "$REPO/target/debug/$d" "$ROOTFS$REPO/target/debug/"
+    cp -a "$REPO/target/debug/$d" "$ROOTFS$REPO/target/debug/" 2>/dev/null || true
   done
 fi
 
