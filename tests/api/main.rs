@@ -7,6 +7,7 @@ mod fault;
 mod gallery;
 mod hostile;
 mod http_semantics;
+mod inputs;
 mod lambda;
 mod metadata;
 mod probe;
