@@ -183,14 +183,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hits_are_served_without_recomputing() {
+        let cache = Cache::new(1 << 20);
+        let (_, hit) = cache
+            .get_or_try(src_key("c"), async { Ok(entry(3)) })
+            .await
+            .unwrap();
+        assert!(!hit, "a first lookup is a miss");
+        let (v, hit) = cache
+            .get_or_try(src_key("c"), async { panic!("a hit must not recompute") })
+            .await
+            .unwrap();
+        assert!(hit, "a second lookup is a hit");
+        let CacheValue::Source(s) = v else {
+            panic!("expected the source entry")
+        };
+        assert_eq!(s.bytes.len(), 3, "the stored value, not a new one");
+    }
+
+    #[tokio::test]
     async fn capacity_is_in_bytes() {
+        // One entry weighs its bytes plus the fixed 256-byte overhead: exactly, so that a
+        // weigher that counts entries (or nothing) fails here.
         let cache = Cache::new(10_000);
+        cache
+            .get_or_try(src_key("one"), async { Ok(entry(1000)) })
+            .await
+            .unwrap();
+        assert_eq!(cache.weighted_size().await, 1256);
+        let rendition = CacheValue::Rendition(Arc::new(RenditionEntry {
+            bytes: Bytes::from(vec![0u8; 4000]),
+            format: OutputFormat::Png,
+            etag: etag_of(b""),
+            width: 1,
+            height: 1,
+            timings: StageTimings::default(),
+            fetch: std::time::Duration::ZERO,
+        }));
+        assert_eq!(rendition.weight(), 4256);
+        // Filling past the capacity evicts down to it, and what stays is weighed in bytes.
         for i in 0..20 {
             cache
                 .get_or_try(src_key(&i.to_string()), async { Ok(entry(1000)) })
                 .await
                 .unwrap();
         }
-        assert!(cache.weighted_size().await <= 10_000);
+        let held = cache.weighted_size().await;
+        let entries = cache.inner.entry_count();
+        assert!(held <= 10_000, "{held} bytes held in a 10000-byte cache");
+        assert!(entries >= 1, "the cache kept nothing");
+        assert_eq!(held, entries * 1256, "{entries} entries weigh {held} bytes");
+    }
+
+    #[test]
+    fn etags_are_quoted_content_hashes() {
+        let a = etag_of(b"abc");
+        assert_eq!(a.len(), 34, "{a}");
+        assert!(a.starts_with('"') && a.ends_with('"'), "{a}");
+        assert!(a[1..33].bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_eq!(a, etag_of(b"abc"));
+        assert_ne!(a, etag_of(b"abd"));
     }
 }
