@@ -28,6 +28,13 @@ cp -a "$HOME/.rustup/settings.toml" "$ROOTFS/root/.rustup/"
 [ -d "$ROOTFS/root/.rustup/toolchains/$TOOLCHAIN" ] \
   || cp -a "$HOME/.rustup/toolchains/$TOOLCHAIN" "$ROOTFS/root/.rustup/toolchains/"
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
+# The network's own CAs (an egress proxy here), as any machine on this network has them; the
+# ca-certificates package that test.sh installs adds them to the system bundle.
+mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+cp -a /usr/local/share/ca-certificates/. "$ROOTFS/usr/local/share/ca-certificates/"
+if [ -x "$ROOTFS/usr/sbin/update-ca-certificates" ]; then
+  chroot "$ROOTFS" update-ca-certificates >/dev/null
+fi
 
 # The repository at the same path, as a fresh clone of HEAD.
 rm -rf "${ROOTFS:?}$REPO.new"
@@ -55,7 +62,10 @@ for m in "${mounts[@]}"; do
   mount --bind "/$m" "$ROOTFS/$m"
 done
 
+# A clean environment but for where the network's CA bundle is (pip's own certifi bundle
+# would not know an egress proxy's CA).
 chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb CI="${CI:-}" \
+  SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
   PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   bash -c "cd '$REPO' && command -v python3 || echo 'no python3 yet (as on a stock Debian)'; \
            bash scripts/test.sh"
