@@ -689,4 +689,349 @@ mod tests {
         );
         assert_eq!(negotiate(Some("IMAGE/AVIF"), false), OutputFormat::Avif);
     }
+    #[test]
+    fn output_formats_describe_themselves() {
+        // (format, content type, name, extension, alpha, default quality)
+        let table = [
+            (OutputFormat::Jpeg, "image/jpeg", "jpeg", "jpg", false, 80),
+            (OutputFormat::Png, "image/png", "png", "png", true, 100),
+            (OutputFormat::Webp, "image/webp", "webp", "webp", true, 80),
+            (OutputFormat::Avif, "image/avif", "avif", "avif", true, 60),
+            (OutputFormat::Gif, "image/gif", "gif", "gif", true, 100),
+        ];
+        for (f, ct, name, ext, alpha, q) in table {
+            assert_eq!(f.content_type(), ct, "{f:?}");
+            assert_eq!(f.name(), name, "{f:?}");
+            assert_eq!(f.extension(), ext, "{f:?}");
+            assert_eq!(f.supports_alpha(), alpha, "{f:?}");
+            assert_eq!(f.default_quality(), q, "{f:?}");
+            assert_eq!(Params::default().quality_for(f), q, "{f:?}");
+            assert_eq!(parse("q=7").unwrap().quality_for(f), 7, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn gravity_fractions_and_colours() {
+        let focal = parse("gravity=0.25,0.75").unwrap().gravity();
+        assert_eq!(focal.fractions(), (0.25, 0.75));
+        assert_eq!(Gravity::default().fractions(), (0.5, 0.5));
+        assert_eq!(
+            parse("gravity=bottom-right").unwrap().gravity().fractions(),
+            (1.0, 1.0)
+        );
+        assert!(Rgba::WHITE.is_opaque());
+        assert!(!Rgba([0, 0, 0, 254]).is_opaque());
+        assert_eq!(Params::default().background(), Rgba::WHITE);
+    }
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    /// One `name=value` pair, spelled in one of the ways the parser accepts, and the `Params`
+    /// with only that field set: what the parser must produce for it.
+    type Pair = (String, Params);
+
+    /// Values in `lo..=hi`, with each end drawn as often as the whole range between: the
+    /// limits are where off-by-one parsers fail.
+    fn edgy<T>(lo: T, hi: T) -> impl Strategy<Value = T>
+    where
+        T: Copy + std::fmt::Debug + 'static,
+        std::ops::RangeInclusive<T>: Strategy<Value = T>,
+    {
+        prop_oneof![Just(lo), Just(hi), lo..=hi]
+    }
+
+    fn dimension(name: &'static str) -> impl Strategy<Value = Pair> {
+        (edgy(1u32, MAX_DIMENSION), 0usize..3).prop_map(move |(v, zeros)| {
+            let mut p = Params::default();
+            if name == "w" {
+                p.width = Some(v);
+            } else {
+                p.height = Some(v);
+            }
+            (format!("{name}={}{v}", "0".repeat(zeros)), p)
+        })
+    }
+
+    fn dpr() -> impl Strategy<Value = Pair> {
+        (edgy(100u16, 400), 0u8..4, 0u16..10).prop_map(|(h, style, k)| {
+            let (int, frac) = (h / 100, h % 100);
+            let text = match style {
+                0 => format!("{int}.{frac:02}"),
+                1 => format!("{int}.{frac:02}000"),
+                2 if frac == 0 => format!("{int}"),
+                2 if frac % 10 == 0 => format!("{int}.{}", frac / 10),
+                2 => format!("{int}.{frac:02}"),
+                // Three decimals that round (half up) to `h` hundredths: h*10-5 ..= h*10+4.
+                _ => {
+                    let t = u32::from(h) * 10 - 5 + u32::from(k);
+                    format!("{}.{:03}", t / 1000, t % 1000)
+                }
+            };
+            let p = Params {
+                dpr: Some(Dpr(h)),
+                ..Params::default()
+            };
+            (format!("dpr={text}"), p)
+        })
+    }
+
+    fn fit() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("cover", Fit::Cover),
+            ("contain", Fit::Contain),
+            ("scale-down", Fit::ScaleDown),
+            ("fill", Fit::Fill),
+            ("pad", Fit::Pad),
+        ])
+        .prop_map(|(name, fit)| {
+            let p = Params {
+                fit: Some(fit),
+                ..Params::default()
+            };
+            (format!("fit={name}"), p)
+        })
+    }
+
+    fn fraction(v: u16, style: u8) -> String {
+        let (int, frac) = (v / 10_000, v % 10_000);
+        match style {
+            0 => format!("{int}.{frac:04}"),
+            1 if int == 0 => format!(".{frac:04}"),
+            1 => format!("{int}"),
+            _ => format!("{int}.{frac:04}0"),
+        }
+    }
+
+    fn gravity() -> impl Strategy<Value = Pair> {
+        let anchor = prop::sample::select(GRAVITY_NAMES.to_vec()).prop_map(|(n, x, y)| {
+            let g = Gravity::Anchor {
+                x_halves: x,
+                y_halves: y,
+            };
+            (n.to_string(), g)
+        });
+        let focal =
+            (edgy(0u16, 10_000), edgy(0u16, 10_000), 0u8..3, 0u8..3).prop_map(|(x, y, sx, sy)| {
+                let sx = if x % 10_000 == 0 && sx == 1 { 0 } else { sx };
+                let sy = if y % 10_000 == 0 && sy == 1 { 0 } else { sy };
+                let text = format!("{},{}", fraction(x, sx), fraction(y, sy));
+                (text, Gravity::Focal { x, y })
+            });
+        prop_oneof![anchor, focal].prop_map(|(text, g)| {
+            let p = Params {
+                gravity: Some(g),
+                ..Params::default()
+            };
+            (format!("gravity={text}"), p)
+        })
+    }
+
+    fn format() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("jpeg", FormatParam::Exact(OutputFormat::Jpeg)),
+            ("jpg", FormatParam::Exact(OutputFormat::Jpeg)),
+            ("png", FormatParam::Exact(OutputFormat::Png)),
+            ("webp", FormatParam::Exact(OutputFormat::Webp)),
+            ("avif", FormatParam::Exact(OutputFormat::Avif)),
+            ("gif", FormatParam::Exact(OutputFormat::Gif)),
+            ("auto", FormatParam::Auto),
+            ("json", FormatParam::Json),
+        ])
+        .prop_map(|(name, f)| {
+            let p = Params {
+                format: Some(f),
+                ..Params::default()
+            };
+            (format!("fmt={name}"), p)
+        })
+    }
+
+    fn quality() -> impl Strategy<Value = Pair> {
+        edgy(1u8, 100).prop_map(|q| {
+            let p = Params {
+                quality: Some(q),
+                ..Params::default()
+            };
+            (format!("q={q}"), p)
+        })
+    }
+
+    fn background() -> impl Strategy<Value = Pair> {
+        (
+            any::<[u8; 4]>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|([r, g, b, a], short, upper, hash)| {
+                let mut hex = format!("{r:02x}{g:02x}{b:02x}");
+                if !(short && a == 255) {
+                    hex.push_str(&format!("{a:02x}"));
+                }
+                if upper {
+                    hex = hex.to_uppercase();
+                }
+                let prefix = if hash { "%23" } else { "" };
+                let p = Params {
+                    background: Some(Rgba([r, g, b, a])),
+                    ..Params::default()
+                };
+                (format!("bg={prefix}{hex}"), p)
+            })
+    }
+
+    fn download() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("1", true),
+            ("true", true),
+            ("0", false),
+            ("false", false),
+        ])
+        .prop_map(|(text, d)| {
+            let p = Params {
+                download: Some(d),
+                ..Params::default()
+            };
+            (format!("download={text}"), p)
+        })
+    }
+
+    /// A wrong pair and the parameter its 400 must name.
+    fn wrong_pair() -> impl Strategy<Value = (String, &'static str)> {
+        prop::sample::select(vec![
+            ("w=0", "w"),
+            ("w=8193", "w"),
+            ("h=1.5", "h"),
+            ("h=-4", "h"),
+            ("dpr=0.99", "dpr"),
+            ("dpr=4.005", "dpr"),
+            ("fit=stretch", "fit"),
+            ("gravity=1.0001,0", "gravity"),
+            ("gravity=0.5", "gravity"),
+            ("fmt=bmp", "fmt"),
+            ("q=101", "q"),
+            ("bg=fff", "bg"),
+            ("download=2", "download"),
+            ("width=10", "width"),
+        ])
+        .prop_map(|(pair, name)| (pair.to_string(), name))
+    }
+
+    fn merge(into: &mut Params, p: Params) {
+        into.width = into.width.or(p.width);
+        into.height = into.height.or(p.height);
+        into.dpr = into.dpr.or(p.dpr);
+        into.fit = into.fit.or(p.fit);
+        into.gravity = into.gravity.or(p.gravity);
+        into.format = into.format.or(p.format);
+        into.quality = into.quality.or(p.quality);
+        into.background = into.background.or(p.background);
+        into.download = into.download.or(p.download);
+    }
+
+    /// A query of some of the parameters, each spelled in one of its accepted ways, in any
+    /// order; with probability 1/5 one wrong pair (out of range, unknown, or a repeat) is
+    /// inserted. Returns the query and what parsing it must give: the `Params`, or the name
+    /// of the parameter the 400 names.
+    fn query() -> impl Strategy<Value = (String, std::result::Result<Params, String>)> {
+        let fields = (
+            prop::option::weighted(0.5, dimension("w")),
+            prop::option::weighted(0.5, dimension("h")),
+            prop::option::weighted(0.4, dpr()),
+            prop::option::weighted(0.4, fit()),
+            prop::option::weighted(0.4, gravity()),
+            prop::option::weighted(0.5, format()),
+            prop::option::weighted(0.4, quality()),
+            prop::option::weighted(0.3, background()),
+            prop::option::weighted(0.2, download()),
+        );
+        let pairs = fields
+            .prop_map(|(w, h, d, f, g, fm, q, bg, dl)| {
+                [w, h, d, f, g, fm, q, bg, dl]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<Pair>>()
+            })
+            .prop_shuffle();
+        let wrong = prop::option::weighted(0.2, (wrong_pair(), any::<bool>()));
+        (pairs, wrong, any::<prop::sample::Index>()).prop_map(|(pairs, wrong, at)| {
+            let mut expected = Params::default();
+            let mut texts: Vec<String> = Vec::new();
+            for (text, p) in pairs {
+                merge(&mut expected, p);
+                texts.push(text);
+            }
+            let outcome = match wrong {
+                None => Ok(expected),
+                // A repeat of a pair already in the query.
+                Some((_, true)) if !texts.is_empty() => {
+                    let dup = texts[at.index(texts.len())].clone();
+                    let name = dup.split('=').next().unwrap_or("").to_string();
+                    texts.insert(at.index(texts.len() + 1), dup);
+                    Err(name)
+                }
+                Some(((pair, name), _)) => {
+                    texts.insert(at.index(texts.len() + 1), pair);
+                    Err(name.to_string())
+                }
+            };
+            (texts.join("&"), outcome)
+        })
+    }
+
+    #[test]
+    fn generated_queries_are_mostly_accepted() {
+        // The property below is only worth its cases if most of them parse.
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = query();
+        let n = 500;
+        let accepted = (0..n)
+            .filter(|_| {
+                let (q, expected) = strategy.new_tree(&mut runner).unwrap().current();
+                let ok = parse(&q).is_ok();
+                assert_eq!(ok, expected.is_ok(), "{q}");
+                ok
+            })
+            .count();
+        assert!(accepted * 10 >= n * 7, "only {accepted} of {n} accepted");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Every spelling of every accepted value parses to the right typed value; the
+        /// canonical form parses back to the same `Params`, is a fixed point, lists each
+        /// parameter once in the documented order; wrong pairs are a 400 naming the parameter.
+        #[test]
+        fn parsing_and_canonical_form((q, expected) in query()) {
+            match expected {
+                Ok(expected) => {
+                    let p = parse(&q).map_err(|e| TestCaseError::fail(format!("{q}: {e}")))?;
+                    prop_assert_eq!(&p, &expected, "{}", q);
+                    let canonical = p.to_string();
+                    let again = parse(&canonical)
+                        .map_err(|e| TestCaseError::fail(format!("{canonical}: {e}")))?;
+                    prop_assert_eq!(&again, &p, "{} -> {}", q, canonical);
+                    prop_assert_eq!(again.to_string(), canonical.clone());
+                    let order: Vec<usize> = canonical
+                        .split('&')
+                        .filter(|s| !s.is_empty())
+                        .map(|pair| {
+                            let name = pair.split('=').next().unwrap_or("");
+                            ACCEPTED.iter().position(|(n, _)| *n == name).unwrap_or(usize::MAX)
+                        })
+                        .collect();
+                    prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", canonical);
+                    prop_assert_eq!(order.len(), q.split('&').filter(|s| !s.is_empty()).count());
+                    prop_assert_eq!(p.is_empty(), p.without_download().0 == Params::default());
+                }
+                Err(name) => {
+                    let err = parse(&q).expect_err(&q);
+                    prop_assert_eq!(err.status(), 400);
+                    prop_assert_eq!(param_of(err), name, "{}", q);
+                }
+            }
+        }
+    }
 }
