@@ -724,6 +724,29 @@ mod tests {
         assert_eq!(Params::default().background(), Rgba::WHITE);
     }
 
+    #[test]
+    fn fixed_point_numbers_have_bounded_digits() {
+        // At most 6 integer and 12 fraction digits, all of them ASCII digits.
+        assert_eq!(parse("dpr=000001").unwrap().dpr, Some(Dpr(100)));
+        assert_eq!(parse("dpr=1.500000000000").unwrap().dpr, Some(Dpr(150)));
+        assert_eq!(
+            parse("gravity=000000.5,1.000000000000").unwrap().gravity,
+            Some(Gravity::Focal { x: 5000, y: 10_000 })
+        );
+        for (q, param) in [
+            ("dpr=0000001", "dpr"),
+            ("dpr=1.5000000000000", "dpr"),
+            ("dpr=1.0:", "dpr"),
+            ("dpr=%2B1.5", "dpr"),
+            ("dpr=.", "dpr"),
+            ("gravity=0.5:,0", "gravity"),
+            ("gravity=1000000000000000000,0", "gravity"),
+            ("gravity=0,0.0000000000001", "gravity"),
+        ] {
+            assert_eq!(param_of(parse(q).expect_err(q)), param, "{q}");
+        }
+    }
+
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
 

@@ -326,4 +326,56 @@ mod tests {
         assert_eq!(Orientation::from_exif(0).crop_to_stored(r, stored), r);
         assert_eq!(Orientation::from_exif(9), Orientation::NORMAL);
     }
+    #[test]
+    fn crop_to_stored_agrees_with_the_image_crate() {
+        // Every displayed rectangle of a 5x3 image of distinct pixels, under each of the 8
+        // orientations (as the image crate applies them), must hold exactly the pixels of
+        // the stored rectangle that `crop_to_stored` names.
+        let (sw, sh) = (5u32, 3u32);
+        let stored = image::GrayImage::from_fn(sw, sh, |x, y| image::Luma([(y * sw + x) as u8]));
+        let pixels = |img: &image::GrayImage, r: Rect| {
+            let mut v = Vec::new();
+            for y in r.y as u32..(r.y + r.h) as u32 {
+                for x in r.x as u32..(r.x + r.w) as u32 {
+                    v.push(img.get_pixel(x, y).0[0]);
+                }
+            }
+            v.sort_unstable();
+            v
+        };
+        for exif in 1..=8u8 {
+            let o = Orientation::from_exif(exif);
+            assert_eq!(o.exif(), exif);
+            let mut shown = image::DynamicImage::ImageLuma8(stored.clone());
+            shown.apply_orientation(image::metadata::Orientation::from_exif(exif).unwrap());
+            let shown = shown.to_luma8();
+            let (dw, dh) = o.display_size((sw, sh));
+            assert_eq!(
+                (shown.width(), shown.height()),
+                (dw, dh),
+                "orientation {exif}"
+            );
+            assert_eq!(o.swaps_axes(), dw != sw, "orientation {exif}");
+            for (x, y) in (0..dw).flat_map(|x| (0..dh).map(move |y| (x, y))) {
+                for (w, h) in (1..=dw - x).flat_map(|w| (1..=dh - y).map(move |h| (w, h))) {
+                    let r = Rect {
+                        x: f64::from(x),
+                        y: f64::from(y),
+                        w: f64::from(w),
+                        h: f64::from(h),
+                    };
+                    let s = o.crop_to_stored(r, (sw, sh));
+                    assert!(
+                        s.x >= 0.0 && s.y >= 0.0 && s.x + s.w <= 5.0 && s.y + s.h <= 3.0,
+                        "orientation {exif}: {r:?} -> {s:?}"
+                    );
+                    assert_eq!(
+                        pixels(&shown, r),
+                        pixels(&stored, s),
+                        "orientation {exif}: {r:?} -> {s:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -333,6 +333,20 @@ mod tests {
     }
 
     #[test]
+    fn key_length_and_display() {
+        let longest = "a".repeat(1024);
+        assert_eq!(Key::parse(&longest).unwrap().as_str(), longest);
+        assert_eq!(Key::parse(&"a".repeat(1025)).unwrap_err().status(), 404);
+        // Each condition alone refuses a key that passes all the others.
+        for k in ["a\u{7f}b", "a\u{85}b", "/a", "a\\b"] {
+            assert_eq!(Key::parse(k).unwrap_err().status(), 404, "{k:?}");
+        }
+        let k = Key::parse("photos/my cat.jpg").unwrap();
+        assert_eq!(k.to_string(), "photos/my cat.jpg");
+        assert_eq!(format!("<{k}>"), "<photos/my cat.jpg>");
+    }
+
+    #[test]
     fn uri_paths_are_decoded_before_checking() {
         assert_eq!(
             Key::from_uri_path("/photos/my%20cat.jpg").unwrap().as_str(),
