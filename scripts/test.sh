@@ -50,11 +50,12 @@ CHROMEDRIVER=$(first_of chromedriver) || die "chromedriver not found"
 export IMGFN_TEST_CHROMIUM=$CHROMIUM IMGFN_TEST_CHROMEDRIVER=$CHROMEDRIVER
 
 VENV=target/venv
-if [ ! -x "$VENV/bin/cargo-lambda" ] || [ ! -x "$VENV/bin/cfn-lint" ]; then
-  step "python3 -m venv $VENV; pip install cargo-lambda cfn-lint"
+if ! cmp -s scripts/test-requirements.txt "$VENV/requirements.txt"; then
+  step "python3 -m venv $VENV; pip install -r scripts/test-requirements.txt"
   rm -rf "$VENV"
   python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check cargo-lambda cfn-lint
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/test-requirements.txt
+  cp scripts/test-requirements.txt "$VENV/requirements.txt"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 scripts/garage.sh install
