@@ -319,4 +319,55 @@ mod tests {
         let p = params("w=333&h=77&fmt=gif&q=100");
         assert_eq!(Policy::default().apply(p.clone()).unwrap(), p);
     }
+    #[test]
+    fn jpg_and_jpeg_name_only_jpeg() {
+        let only = |f: &str| Policy::new(vec![], SizePolicy::Snap, vec![f.into()], None);
+        let webp = only("webp");
+        assert!(!webp.allows(OutputFormat::Jpeg));
+        assert_eq!(webp.apply(params("fmt=jpeg")).unwrap_err().status(), 400);
+        assert!(webp.apply(params("fmt=webp")).is_ok());
+        let jpg = only("jpg");
+        assert!(jpg.allows(OutputFormat::Jpeg));
+        assert!(!jpg.allows(OutputFormat::Png) && !jpg.allows(OutputFormat::Webp));
+        assert!(jpg.apply(params("fmt=jpeg")).is_ok());
+        assert_eq!(jpg.apply(params("fmt=png")).unwrap_err().status(), 400);
+        let jpeg = only("jpeg");
+        assert!(jpeg.allows(OutputFormat::Jpeg) && !jpeg.allows(OutputFormat::Gif));
+        assert!(jpeg.apply(params("fmt=jpg")).is_ok());
+    }
+
+    #[test]
+    fn mask_never_adds_a_format() {
+        let all = Policy::default();
+        for (avif, webp) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = Accepted { avif, webp };
+            assert_eq!(all.mask(a), a);
+        }
+        let webp_only = Policy::new(vec![], SizePolicy::Snap, vec!["webp".into()], None);
+        let none = Accepted::default();
+        assert_eq!(webp_only.mask(none), none);
+        let avif = Accepted {
+            avif: true,
+            webp: false,
+        };
+        assert_eq!(webp_only.mask(avif), none);
+    }
+
+    #[test]
+    fn ladder_quality_rounds_to_the_nearest_step() {
+        let p = Policy::new(vec![100], SizePolicy::Snap, vec![], None);
+        for (q, want) in [
+            (1, 5),
+            (3, 5),
+            (7, 5),
+            (8, 10),
+            (12, 10),
+            (13, 15),
+            (98, 100),
+            (100, 100),
+        ] {
+            let got = p.apply(params(&format!("w=100&q={q}"))).unwrap().quality;
+            assert_eq!(got, Some(want), "q={q}");
+        }
+    }
 }

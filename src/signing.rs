@@ -322,7 +322,21 @@ mod tests {
         ] {
             assert!(spec.parse::<SigningKeys>().is_err(), "{spec}");
         }
-        assert!(!format!("{:?}", keys()).contains("0123456789"));
+        let debug = format!("{:?}", keys());
+        assert!(!debug.contains("0123456789"), "{debug}");
+        assert!(
+            debug.contains("\"k1\"") && debug.contains("\"k0\""),
+            "{debug}"
+        );
+        // Ids take letters, digits, `_` and `-`, 1 to 32 of them.
+        for id in ["a", "key-1_B", &"x".repeat(32)] {
+            let spec = format!("{id}:0123456789abcdef");
+            assert!(spec.parse::<SigningKeys>().is_ok(), "{spec}");
+        }
+        for id in ["", &"x".repeat(33), "k.1", "k/1"] {
+            let spec = format!("{id}:0123456789abcdef");
+            assert!(spec.parse::<SigningKeys>().is_err(), "{spec}");
+        }
     }
 
     #[test]
