@@ -376,6 +376,111 @@ class Iam(unittest.TestCase):
             self.assertFalse(re.fullmatch(pattern, "*"), name)
 
 
+def arn_matches(pattern, arn):
+    """IAM's resource matching: `*` any run of characters (`/` included), `?` any one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+class IamScope(unittest.TestCase):
+    """The grants resolved for real parameter values, checked against the objects the app
+    touches: originals at IMGFN_PREFIX + key, offloaded renditions at IMGFN_RENDITIONS_PREFIX
+    + hash, uploads at IMGFN_PREFIX + IMGFN_UPLOAD_PREFIX + YYYY/MM/uuid.ext."""
+
+    PARAMS = {"SigningKeys": KEYS, "ExistingBucketName": "photos",
+              "OriginalsPrefix": "originals/", "RenditionsPrefix": "_r/", "UploadPrefix": "up/"}
+
+    def setUp(self):
+        self.template = load()
+
+    def grants(self, **params):
+        """{(action, resolved resource ARN)} of the function's policy for these parameters."""
+        ev = Evaluator(self.template, **params)
+        statements = self.template["Resources"]["ImageFunction"]["Properties"]["Policies"][0][
+            "Statement"]
+        out = set()
+        for node in statements:
+            statement = ev.eval(node)
+            if statement is NO_VALUE:
+                continue
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                resources = ev.eval(statement["Resource"])
+                for resource in [resources] if isinstance(resources, str) else resources:
+                    out.add((action, resource.replace("<AWS::Partition>", "aws")))
+        return out
+
+    def allowed(self, grants, action, arn):
+        return any(a == action and arn_matches(r, arn) for a, r in grants)
+
+    def test_resolved_grants_name_the_bucket_and_prefixes(self):
+        self.assertEqual(self.grants(**self.PARAMS), {
+            ("s3:GetObject", "arn:aws:s3:::photos/originals/*"),
+            ("s3:GetObject", "arn:aws:s3:::photos/_r/*"),
+            ("s3:PutObject", "arn:aws:s3:::photos/_r/*"),
+            ("s3:ListBucket", "arn:aws:s3:::photos"),
+        })
+        with_uploads = self.grants(UploadToken="an-upload-token-0123456789", **self.PARAMS)
+        self.assertEqual(with_uploads - self.grants(**self.PARAMS),
+                         {("s3:PutObject", "arn:aws:s3:::photos/originals/up/*")})
+        created = self.grants(SigningKeys=KEYS)
+        self.assertIn(("s3:ListBucket", "arn:aws:s3:::<OriginalsBucket>"), created)
+        self.assertIn(("s3:GetObject", "arn:aws:s3:::<OriginalsBucket>/*"), created)
+
+    def test_what_the_app_touches_is_allowed_and_nothing_else(self):
+        g = self.grants(UploadToken="an-upload-token-0123456789", **self.PARAMS)
+        obj = "arn:aws:s3:::photos/"
+        allowed = [
+            ("s3:GetObject", obj + "originals/cat.jpg"),
+            ("s3:GetObject", obj + "originals/a/b/c.png"),
+            ("s3:GetObject", obj + "_r/0123abcd.webp"),
+            ("s3:PutObject", obj + "_r/0123abcd.webp"),
+            ("s3:PutObject", obj + "originals/up/2026/11/5e0c.jpg"),
+            ("s3:ListBucket", "arn:aws:s3:::photos"),
+        ]
+        refused = [
+            ("s3:GetObject", obj + "private/secret.jpg"),
+            ("s3:GetObject", obj + "originals-old/cat.jpg"),
+            ("s3:GetObject", "arn:aws:s3:::photos-backup/originals/cat.jpg"),
+            ("s3:GetObject", "arn:aws:s3:::other/originals/cat.jpg"),
+            ("s3:PutObject", obj + "originals/cat.jpg"),
+            ("s3:PutObject", obj + "up/2026/11/5e0c.jpg"),
+            ("s3:PutObject", obj + "private/x"),
+            ("s3:PutObject", "arn:aws:s3:::photos-backup/_r/x.webp"),
+            ("s3:ListBucket", "arn:aws:s3:::photos-backup"),
+            ("s3:DeleteObject", obj + "_r/0123abcd.webp"),
+            ("s3:DeleteObject", obj + "originals/cat.jpg"),
+            ("s3:PutBucketPolicy", "arn:aws:s3:::photos"),
+        ]
+        for action, arn in allowed:
+            self.assertTrue(self.allowed(g, action, arn), f"{action} {arn} must be allowed")
+        for action, arn in refused:
+            self.assertFalse(self.allowed(g, action, arn), f"{action} {arn} must be refused")
+        # Without the upload token, no original can be written at all.
+        g = self.grants(**self.PARAMS)
+        self.assertFalse(self.allowed(g, "s3:PutObject", obj + "originals/up/2026/11/5e0c.jpg"))
+
+    def test_nothing_else_grants_access(self):
+        resources = self.template["Resources"]
+        types = {name: r["Type"] for name, r in resources.items()}
+        for name, kind in types.items():
+            self.assertFalse(kind.startswith("AWS::IAM::"), f"{name}: {kind}")
+            self.assertNotIn(kind, {"AWS::S3::BucketPolicy", "AWS::S3::AccessPoint",
+                                    "AWS::Lambda::Url"}, name)
+        permissions = [r["Properties"] for r in resources.values()
+                       if r["Type"] == "AWS::Lambda::Permission"]
+        self.assertEqual(permissions, [{
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "ImageFunction"},
+            "Principal": "*", "InvokedViaFunctionUrl": True}])
+
+    def test_only_renditions_expire(self):
+        rules = self.template["Resources"]["OriginalsBucket"]["Properties"][
+            "LifecycleConfiguration"]["Rules"]
+        self.assertEqual(len(rules), 1)
+        self.assertEqual(rules[0]["Prefix"], {"Ref": "RenditionsPrefix"})
+        self.assertNotIn("Filter", rules[0])
+
+
 class Cors(unittest.TestCase):
     def setUp(self):
         self.resources = load()["Resources"]
@@ -387,6 +492,28 @@ class Cors(unittest.TestCase):
         # The browser sends the signed headers of a presigned PUT: its type, and
         # `If-None-Match: *` (a replayed upload URL cannot overwrite what was stored).
         self.assertEqual(rules[0]["AllowedHeaders"], ["content-type", "if-none-match"])
+
+    def test_bucket_cors_is_for_browser_uploads_from_any_page(self):
+        (rule,) = self.resources["OriginalsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+        self.assertEqual(rule["AllowedOrigins"], ["*"])
+        self.assertEqual(rule["ExposedHeaders"], ["ETag"])
+        self.assertGreater(rule["MaxAge"], 0)
+        # Only these keys: no wildcard headers or extra methods hidden in another field.
+        self.assertEqual(set(rule), {"AllowedOrigins", "AllowedMethods", "AllowedHeaders",
+                                     "ExposedHeaders", "MaxAge"})
+        # The preflight of the gallery's PUT: what imgfn's upload grant tells the page to send
+        # (content-length and host are set by the browser itself and are never preflighted).
+        granted = {"content-type", "content-length", "if-none-match"}
+        preflighted = granted - {"content-length", "host"}
+        self.assertTrue(preflighted <= {h.lower() for h in rule["AllowedHeaders"]})
+        self.assertNotIn("*", rule["AllowedHeaders"])
+
+    def test_function_url_cors(self):
+        cors = self.resources["ImageFunction"]["Properties"]["FunctionUrlConfig"]["Cors"]
+        self.assertEqual(cors["AllowOrigins"], ["*"])
+        self.assertEqual(cors["AllowHeaders"], ["if-none-match"])
+        self.assertEqual(cors["ExposeHeaders"], ["etag", "server-timing"])
+        self.assertNotIn("AllowCredentials", cors)
 
     def test_bucket_is_private(self):
         block = self.resources["OriginalsBucket"]["Properties"]["PublicAccessBlockConfiguration"]

@@ -2,6 +2,8 @@
 //! One test binary (see support.rs for the harness).
 
 mod browser;
+mod claims;
+mod cli;
 mod errors;
 mod fault;
 mod gallery;
