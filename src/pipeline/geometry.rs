@@ -282,7 +282,47 @@ mod tests {
     }
 
     #[test]
+    fn tall_sources_fit_by_height() {
+        // The height is the binding side here (the cases above bind by width).
+        let contain = plan((500, 1000), &p("w=400&h=400&fit=contain"), 8192).unwrap();
+        assert_eq!((contain.size, contain.canvas), ((200, 400), (200, 400)));
+        let pad = plan((500, 1000), &p("w=400&h=400&fit=pad"), 8192).unwrap();
+        assert_eq!(
+            (pad.size, pad.canvas, pad.offset),
+            ((200, 400), (400, 400), (100, 0))
+        );
+        assert_eq!(pad.output_pixels(), 160_000);
+        let odd = plan((500, 1000), &p("w=301&h=7&fit=fill"), 8192).unwrap();
+        assert_eq!(odd.output_pixels(), 2107);
+    }
+
+    #[test]
     fn output_side_limit() {
+        // Exactly the limit is allowed, on either side.
+        assert_eq!(
+            plan((100, 100), &p("w=500&h=20&fit=fill"), 500)
+                .unwrap()
+                .canvas,
+            (500, 20)
+        );
+        assert_eq!(
+            plan((100, 100), &p("w=20&h=500&fit=fill"), 500)
+                .unwrap()
+                .canvas,
+            (20, 500)
+        );
+        assert_eq!(
+            plan((100, 100), &p("w=501&h=20&fit=fill"), 500)
+                .unwrap_err()
+                .status(),
+            422
+        );
+        assert_eq!(
+            plan((100, 100), &p("w=20&h=501&fit=fill"), 500)
+                .unwrap_err()
+                .status(),
+            422
+        );
         let err = plan((100, 100), &p("w=8192&dpr=2"), 8192).unwrap_err();
         assert_eq!(err.status(), 422);
         let err = plan((1, 20000), &p("w=100"), 8192).unwrap_err();
