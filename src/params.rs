@@ -689,6 +689,7 @@ mod tests {
         );
         assert_eq!(negotiate(Some("IMAGE/AVIF"), false), OutputFormat::Avif);
     }
+
     #[test]
     fn output_formats_describe_themselves() {
         // (format, content type, name, extension, alpha, default quality)

@@ -319,6 +319,7 @@ mod tests {
         let p = params("w=333&h=77&fmt=gif&q=100");
         assert_eq!(Policy::default().apply(p.clone()).unwrap(), p);
     }
+
     #[test]
     fn jpg_and_jpeg_name_only_jpeg() {
         let only = |f: &str| Policy::new(vec![], SizePolicy::Snap, vec![f.into()], None);

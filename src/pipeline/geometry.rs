@@ -366,6 +366,7 @@ mod tests {
         assert_eq!(Orientation::from_exif(0).crop_to_stored(r, stored), r);
         assert_eq!(Orientation::from_exif(9), Orientation::NORMAL);
     }
+
     #[test]
     fn crop_to_stored_agrees_with_the_image_crate() {
         // Every displayed rectangle of a 5x3 image of distinct pixels, under each of the 8
