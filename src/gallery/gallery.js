@@ -131,7 +131,7 @@ function putFile(ticket, file, onProgress) {
       try { xhr.setRequestHeader(name, value); } catch { /* forbidden header: browser decides */ }
     }
     xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable && e.total > 0) onProgress((e.loaded / e.total) * 100);
+      if (e.lengthComputable && e.total > 0) onProgress(e.loaded, e.total);
     };
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) resolve();
@@ -210,6 +210,8 @@ function init() {
     storeToken();
     button.disabled = true;
     progress.value = 0;
+    delete progress.dataset.loaded;
+    delete progress.dataset.total;
     try {
       setStatus('signing', 'Requesting upload URL…');
       const ticket = await api('/_/uploads', {
@@ -219,8 +221,13 @@ function init() {
       });
 
       setStatus('uploading', 'Uploading…');
-      await putFile(ticket, file, (pct) => { progress.value = pct; });
-      progress.value = 100;
+      // Only progress events move the bar (the last one, once every byte is sent, reports
+      // loaded === total); what they said is kept on the element for tests and debugging.
+      await putFile(ticket, file, (loaded, total) => {
+        progress.value = (loaded / total) * 100;
+        progress.dataset.loaded = String(loaded);
+        progress.dataset.total = String(total);
+      });
 
       setStatus('done', `Uploaded ${ticket.key}`);
       try {

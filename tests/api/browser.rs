@@ -132,7 +132,9 @@ async fn wait_for(browser: &Client, what: &str, script: &str, args: Vec<Value>) 
 }
 
 /// Every figure in the grid once there are `arguments[0]` and all their images have loaded
-/// (scrolling lazy ones into view), as `{key, caption, natural, attrs, src, lazy}`.
+/// (scrolling lazy ones into view), as `{key, caption, natural, attrs, src, lazy, received}`;
+/// `received` is what Chromium itself got for the chosen candidate (its resource timing
+/// entry: content type, status, body bytes, initiator).
 const LOADED_FIGURES: &str = r#"
 const figs = [...document.querySelectorAll('#grid figure.item')];
 if (figs.length < arguments[0]) return null;
@@ -142,6 +144,7 @@ for (const f of figs) {
 }
 return figs.map(f => {
   const img = f.querySelector('img');
+  const entry = img ? performance.getEntriesByName(img.currentSrc, 'resource').at(-1) : null;
   return {
     key: f.dataset.key,
     caption: f.querySelector('figcaption .dims').textContent,
@@ -149,6 +152,12 @@ return figs.map(f => {
     attrs: img ? [+img.getAttribute('width'), +img.getAttribute('height')] : null,
     src: img ? img.currentSrc : null,
     lazy: img ? img.loading : null,
+    received: entry ? {
+      type: entry.contentType,
+      status: entry.responseStatus,
+      bytes: entry.encodedBodySize,
+      initiator: entry.initiatorType,
+    } : null,
   };
 });
 "#;
@@ -166,13 +175,24 @@ async fn assert_figure(app: &TestApp, fig: &Value, width: u64, height: u64) {
     assert_eq!(fig["lazy"], "lazy");
     let src = fig["src"].as_str().unwrap();
     assert!(src.contains("dpr=2") && src.contains("fmt=auto"), "{fig}");
+    // What Chromium itself received for the candidate it chose, with its own Accept header.
+    let received = &fig["received"];
+    assert_eq!(received["initiator"], "img", "{fig}");
+    assert_eq!(received["status"], 200, "{fig}");
+    assert_eq!(
+        received["type"], "image/avif",
+        "fmt=auto gave Chromium AVIF: {fig}"
+    );
+    // The same rendition fetched again with Chromium's Accept, to decode it: the bytes
+    // Chromium got.
     let chrome_accept = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
     let chosen =
         crate::support::Reply::send(app.client.get(src).header("accept", chrome_accept)).await;
+    assert_eq!(chosen.content_type(), "image/avif");
     assert_eq!(
-        chosen.content_type(),
-        "image/avif",
-        "fmt=auto gave Chromium AVIF"
+        received["bytes"].as_u64(),
+        Some(chosen.body.len() as u64),
+        "{fig}"
     );
     let decoded = chosen.image();
     assert_eq!(
@@ -256,11 +276,22 @@ async fn run_gallery(app: &TestApp, store: Store<'_>, screenshot: &str) {
     )
     .await;
     assert_eq!(state[0], "done", "upload failed in the page: {state}");
+    // The bar is moved by the upload's progress events alone; the last one reported every
+    // byte of the file.
     let progress = browser
-        .execute("return document.getElementById('progress').value", vec![])
+        .execute(
+            "const p = document.getElementById('progress'); \
+             return [p.value, p.dataset.loaded ?? null, p.dataset.total ?? null];",
+            vec![],
+        )
         .await
         .unwrap();
-    assert_eq!(progress, 100);
+    let size = std::fs::metadata(&file).unwrap().len().to_string();
+    assert_eq!(
+        progress,
+        json!([100, size, size]),
+        "upload progress events (value, loaded, total)"
+    );
     let figures = wait_for(
         &browser,
         "the uploaded image in the grid",

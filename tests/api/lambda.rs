@@ -88,12 +88,27 @@ async fn binary_bodies_arrive_byte_identical() {
 #[tokio::test]
 async fn query_parameters_and_keys_arrive_intact() {
     let l = Lambda::new().await;
-    let resp = l
-        .get("/small.jpg?w=123&h=45&fit=fill&bg=%23ff0000&fmt=png", None)
-        .await;
+    // Every parameter shows in the output: pad (not fill) leaves bands of the percent-encoded
+    // `bg` beside the 67x45 photo, and the bytes are the local server's.
+    let path = "/small.jpg?w=123&h=45&fit=pad&bg=%23ff0000&fmt=png";
+    let resp = l.get(path, None).await;
     assert_eq!(resp.status(), 200);
-    let img = image::load_from_memory(&resp.bytes().await.unwrap()).unwrap();
+    let body = resp.bytes().await.unwrap();
+    let img = image::load_from_memory(&body).unwrap();
     assert_eq!(img.dimensions(), (123, 45));
+    let img = img.to_rgb8();
+    for x in [0, 20, 102, 122] {
+        assert_eq!(img.get_pixel(x, 22).0, [255, 0, 0], "bg at x={x}");
+    }
+    assert_ne!(
+        img.get_pixel(61, 22).0,
+        [255, 0, 0],
+        "the photo in the middle"
+    );
+    assert!(
+        body.as_ref() == l.local.get(path).await.body.as_slice(),
+        "{path}: bytes differ from the local server's"
+    );
     let resp = l.get("/photos/my%20cat.jpg?w=50&fmt=png", None).await;
     assert_eq!(resp.status(), 200);
     let auto = l
