@@ -55,6 +55,16 @@ fn bench_decode(c: &mut Criterion) {
             |b| b.iter(|| decode::decode(black_box(&large.bytes), &info, shrink).expect("decode")),
         );
     }
+    // The same 1/8 decode by libjpeg-turbo alone: `1/8` above is the DC-only decoder
+    // (`jpeg_dc`), and the README's comparison of the two is these two ids.
+    g.bench_function(
+        BenchmarkId::new(format!("jpeg/{}", large.id), "1/8-libjpeg"),
+        |b| {
+            b.iter(|| {
+                decode::decode_with(black_box(&large.bytes), &info, 8, false).expect("decode")
+            })
+        },
+    );
     let png = load("2.3mp-rgba", "alpha.png");
     let png_info = pipeline::probe(&png.bytes).expect("probe");
     g.bench_function(format!("png/{}", png.id), |b| {
@@ -155,16 +165,30 @@ fn bench_end_to_end(c: &mut Criterion) {
         ),
     ];
     let settings = Settings::default();
+    let libjpeg = Settings {
+        force_libjpeg: true,
+        ..Settings::default()
+    };
     let mut resizer = Resizer::new();
     let mut g = c.benchmark_group("render");
     g.measurement_time(Duration::from_secs(8)).sample_size(20);
-    for (fixture, query, id) in &cases {
+    // The first case again with libjpeg-turbo doing the 1/8 decode, beside the DC-only path.
+    let cases = cases
+        .iter()
+        .map(|c| (c, &settings))
+        .chain([(&cases[0], &libjpeg)]);
+    for ((fixture, query, id), settings) in cases {
         let params = Params::parse(Some(query)).expect("params");
         let format = match params.format {
             Some(imgfn::params::FormatParam::Exact(f)) => f,
             _ => unreachable!("bench queries name a format"),
         };
-        g.bench_function(*id, |b| {
+        let id = if settings.force_libjpeg {
+            format!("{id}-libjpeg")
+        } else {
+            id.to_string()
+        };
+        g.bench_function(id, |b| {
             b.iter(|| {
                 let info = pipeline::probe(black_box(&fixture.bytes)).expect("probe");
                 pipeline::render(
@@ -172,7 +196,7 @@ fn bench_end_to_end(c: &mut Criterion) {
                     &info,
                     &params,
                     format,
-                    &settings,
+                    settings,
                     &mut resizer,
                 )
                 .expect("render")

@@ -304,6 +304,7 @@ impl Config {
             encode: EncodeOptions {
                 avif_speed: self.avif_speed,
             },
+            force_libjpeg: false,
         }
     }
 

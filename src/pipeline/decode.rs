@@ -243,6 +243,13 @@ pub fn jpeg_shrink(crop: (f64, f64), need: (u32, u32)) -> u32 {
 /// Decode the stored pixels, JPEGs at 1/`shrink` scale (1, 2, 4 or 8), allocating at most
 /// what the probe announced (`info.decode_bytes(shrink)`), enforced by each decoder.
 pub fn decode(bytes: &[u8], info: &SourceInfo, shrink: u32) -> Result<Pixels> {
+    decode_with(bytes, info, shrink, true)
+}
+
+/// [`decode`], choosing whether a 1/8-scale JPEG decode may take the DC-only fast path
+/// (`jpeg_dc`); `false` sends every JPEG to libjpeg-turbo (what `Settings::force_libjpeg`
+/// asks for, so the benches can time both paths).
+pub fn decode_with(bytes: &[u8], info: &SourceInfo, shrink: u32, jpeg_dc: bool) -> Result<Pixels> {
     let max_alloc = info.decode_bytes(shrink);
     match info.format {
         SourceFormat::Jpeg => {
@@ -251,7 +258,7 @@ pub fn decode(bytes: &[u8], info: &SourceInfo, shrink: u32) -> Result<Pixels> {
                     "jpeg: no EOI marker after the scan (truncated)",
                 ));
             }
-            if shrink == 8 {
+            if jpeg_dc && shrink == 8 {
                 if let Some(pixels) = super::guard("jpeg dc decode", || {
                     Ok(super::jpeg_dc::decode_checked(bytes, info))
                 })? {

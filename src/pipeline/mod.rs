@@ -243,6 +243,10 @@ pub struct Rendered {
 pub struct Settings {
     pub limits: Limits,
     pub encode: EncodeOptions,
+    /// Decode every JPEG with libjpeg-turbo, never with the DC-only decoder (`jpeg_dc`) that
+    /// 1/8-scale baseline decodes otherwise use. Default `false`; the benches set it to time
+    /// the two paths side by side.
+    pub force_libjpeg: bool,
 }
 
 /// Render `bytes` (already probed as `info`) with `params` into `format`.
@@ -274,7 +278,7 @@ pub fn render_job(
     let (plan, crop, size) = (&job.plan, job.crop, job.size);
     let o = info.orientation;
     let t = Instant::now();
-    let decoded = decode::decode(bytes, info, job.shrink)?;
+    let decoded = decode::decode_with(bytes, info, job.shrink, !settings.force_libjpeg)?;
     let decode_time = t.elapsed();
 
     let t = Instant::now();

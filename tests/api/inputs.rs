@@ -380,6 +380,54 @@ async fn fmt_json_reads_only_the_header() {
     }
 }
 
+/// `Settings::force_libjpeg`, which the benches set to time libjpeg-turbo beside the DC-only
+/// decoder, really changes the decoder of a render: at 1/8 the two differ in chroma.
+#[test]
+fn force_libjpeg_renders_through_libjpeg() {
+    let bytes = fixture("small.jpg");
+    let info = pipeline::probe(&bytes).expect("probe");
+    let dc = pipeline::decode::decode_with(&bytes, &info, 8, true).expect("dc");
+    let libjpeg = pipeline::decode::decode_with(&bytes, &info, 8, false).expect("libjpeg");
+    assert_eq!(
+        libjpeg,
+        pipeline::decode::decode_jpeg_libjpeg(&bytes, 8).expect("libjpeg")
+    );
+    assert!(
+        dc.buf != libjpeg.buf,
+        "small.jpg (4:2:0) must take the DC-only path"
+    );
+
+    let params = Params::parse(Some("w=50&fmt=png")).expect("params");
+    let render = |settings: pipeline::Settings| {
+        let job =
+            pipeline::prepare(&info, &params, OutputFormat::Png, &settings.limits).expect("plan");
+        assert_eq!(job.shrink, 8);
+        pipeline::render(
+            &bytes,
+            &info,
+            &params,
+            OutputFormat::Png,
+            &settings,
+            &mut fast_image_resize::Resizer::new(),
+        )
+        .expect("render")
+        .bytes
+    };
+    let default = render(pipeline::Settings::default());
+    let forced = render(pipeline::Settings {
+        force_libjpeg: true,
+        ..pipeline::Settings::default()
+    });
+    assert!(default != forced, "force_libjpeg changed nothing");
+    let (a, b) = (decode_png(&default), decode_png(&forced));
+    let db = psnr(&a, &b);
+    assert!(db > 35.0, "the two decoders disagree: {db:.1} dB");
+}
+
+fn decode_png(bytes: &[u8]) -> DynamicImage {
+    image::load_from_memory(bytes).expect("png")
+}
+
 // ------------------------------------------------------------------------------------------
 // The fixtures
 // ------------------------------------------------------------------------------------------
