@@ -271,8 +271,9 @@ pub fn decode_with(bytes: &[u8], info: &SourceInfo, shrink: u32, jpeg_dc: bool) 
     }
 }
 
-/// libjpeg-turbo's scaled decode on its own (the DC-only fast path is not tried): the
-/// reference the fast path is fuzzed against, and the bench's way to force the libjpeg path.
+/// libjpeg-turbo's scaled decode on its own (the DC-only fast path is not tried), probing
+/// the header itself: the reference the fast path is fuzzed against. A render takes the same
+/// path with `Settings::force_libjpeg`.
 pub fn decode_jpeg_libjpeg(bytes: &[u8], shrink: u32) -> Result<Pixels> {
     let info = probe_jpeg(bytes)?;
     decode_jpeg(bytes, shrink, info.decode_bytes(shrink))
