@@ -3,8 +3,8 @@
 # installs what the tests need, starts the real components they talk to, and runs lint and the
 # suite:
 #   - apt: CA certificates, a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm
-#     (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output independently),
-#     curl, python3 + python3-venv, chromium + chromium-driver (the gallery's browser test)
+#     (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output
+#     independently), curl, python3 + python3-venv, chromium + chromium-driver (the browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
 #     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint
