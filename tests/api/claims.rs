@@ -495,7 +495,8 @@ impl Watch {
         };
         // Ready, and the one started here, when it serves an object of this test's prefix.
         s3.put_fixture("tiny.png").await;
-        let client = patient_client(60);
+        // One invocation at a time: the first waits for `cargo run` to build the function.
+        let client = patient_client(900);
         let deadline = Instant::now() + Duration::from_secs(900);
         loop {
             if let Ok(r) = client
