@@ -149,7 +149,9 @@ impl<'a> Bits<'a> {
                 }
             }
             if self.marker {
-                self.fake += 8;
+                // (Saturating: `decode` stops once a padding bit is used, but a header may
+                // promise far more MCUs than the data holds.)
+                self.fake = self.fake.saturating_add(8);
             }
             self.buf |= u64::from(byte) << (56 - self.n);
             self.n += 8;
@@ -537,6 +539,12 @@ fn scan(
                 }
             }
         }
+        // A bit past the data's end was used: the scan can no longer end cleanly (libjpeg
+        // warns "premature end of data segment"), so stop now rather than read padding for
+        // every MCU a lying header promises.
+        if bits.fake > bits.n {
+            return None;
+        }
     }
     // The scan ends cleanly, and at the end of the file: anything else after the last MCU
     // (a stray RST, bytes before EOI) is libjpeg's to judge.
@@ -623,6 +631,20 @@ fn upsample(c: &Component, hmax: usize, vmax: usize, w: usize, h: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header promising 60000×60000 over 640×427 of data: declined at the end of the data,
+    /// not after reading padding for 56 million blocks (that overflowed the padding counter).
+    #[test]
+    fn a_header_promising_more_than_the_data_holds_is_declined_at_the_data_end() {
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/malformed/huge-dimensions.jpg"),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(decode(&bytes).is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 
     /// libjpeg's own 1/8 decode, for comparison.
     fn libjpeg_eighth(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
