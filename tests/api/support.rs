@@ -95,6 +95,11 @@ impl Reply {
         Reply::from(req.send().await.expect("request")).await
     }
 
+    /// Read the reply of a request already sent.
+    pub async fn send_done(resp: reqwest::Response) -> Reply {
+        Reply::from(resp).await
+    }
+
     async fn from(resp: reqwest::Response) -> Reply {
         Reply {
             status: resp.status().as_u16(),
