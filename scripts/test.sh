@@ -110,8 +110,15 @@ for i in $(seq 1 150); do
   sleep 1
 done
 
-step "cargo test"
-cargo test --locked --features nasm "$@"
+if [ "${TEST_RUNNER:-}" = nextest ]; then
+  # The same suite, one process per test (the turn locks are files, so they still hold).
+  command -v cargo-nextest >/dev/null || die "TEST_RUNNER=nextest: cargo install cargo-nextest"
+  step "cargo nextest run"
+  cargo nextest run --locked --features nasm --no-fail-fast "$@"
+else
+  step "cargo test"
+  cargo test --locked --features nasm "$@"
+fi
 
 # Bounded fuzzing: always in CI, locally when FUZZ_SECONDS is set (it builds a sanitizer
 # copy of the crate, several minutes the first time).
