@@ -273,12 +273,16 @@ async fn presigned_s3_put_pins_type_and_length() {
     put_refused(&app, &stripped, "image/jpeg", photo.clone()).await;
     // What the store does with a replay of the whole URL: AWS S3 answers 412 (conditional
     // writes); Garage 2.5 ignores `If-None-Match` on PutObject and stores it again (200).
-    // The same bytes are replayed, so the object is unchanged either way.
-    let replay = put_request(&app, &grant, "image/jpeg", photo.clone())
+    // The same bytes are replayed, so the object is unchanged either way. (A store that
+    // answers before reading the body closes the connection under the client's upload: a
+    // broken pipe here, seen once under cargo-nextest.)
+    match put_request(&app, &grant, "image/jpeg", photo.clone())
         .send()
         .await
-        .expect("replay");
-    eprintln!("replayed presigned PUT: {}", replay.status());
+    {
+        Ok(replay) => eprintln!("replayed presigned PUT: {}", replay.status()),
+        Err(e) => eprintln!("replayed presigned PUT refused before its body was read: {e}"),
+    }
     assert_eq!(s3.get(&key).await.as_deref(), Some(photo.as_slice()));
     assert_eq!(
         app.get(&format!("/{key}?w=200&fmt=png"))
