@@ -591,7 +591,8 @@ async fn assert_redirects_to(r: &Reply, expected: &[u8]) {
 // Run by hand: `cargo test --features nasm --test api -- --ignored claims::buffered`.
 // `cargo lambda watch` 1.9.2 in BUFFERED mode loses responses the function has logged and
 // posted (no answer, or its own problem+json 500), most runs at least once, so in CI it
-// would fail on the emulator, not on imgfn. RESPONSE_STREAM, the default, is tested always.
+// would fail on the emulator, not on imgfn. runtime_api.rs tests BUFFERED in CI against a
+// Runtime API peer of its own; RESPONSE_STREAM, the default, is tested here always.
 #[tokio::test]
 #[ignore = "cargo lambda watch loses BUFFERED responses intermittently; run by hand"]
 async fn buffered_invoke_mode_sends_binary_bodies_within_its_default_budget() {

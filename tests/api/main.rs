@@ -13,6 +13,7 @@ mod inputs;
 mod lambda;
 mod metadata;
 mod probe;
+mod runtime_api;
 mod s3;
 mod security;
 mod support;
