@@ -570,7 +570,7 @@ impl Drop for Watch {
 }
 
 /// An original of exactly `len` bytes: a real JPEG followed by zeros (served as stored).
-fn jpeg_of_len(len: u64) -> Vec<u8> {
+pub(crate) fn jpeg_of_len(len: u64) -> Vec<u8> {
     let mut bytes = std::fs::read(testdata().join("small.jpg")).unwrap();
     bytes.resize(usize::try_from(len).unwrap(), 0);
     bytes

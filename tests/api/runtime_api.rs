@@ -5,6 +5,7 @@
 //! exactly what AWS turns into the HTTP answer: `statusCode`, `headers`, `body`,
 //! `isBase64Encoded`. (`cargo lambda watch` loses some BUFFERED responses; see claims.rs.)
 
+use crate::claims::jpeg_of_len;
 use crate::support::{S3Env, TestApp};
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
 /// BUFFERED's default response budget (src/lambda.rs, README).
-const BUFFERED_RESPONSE_BUDGET: usize = 4_400_000;
+const BUFFERED_RESPONSE_BUDGET: u64 = 4_400_000;
 
 #[derive(Default)]
 struct Peer {
@@ -220,11 +221,6 @@ async fn buffered_responses_carry_binary_bodies_as_base64_within_the_default_bud
     for f in ["small.jpg", "alpha-small.png"] {
         s3.put_fixture(f).await;
     }
-    let jpeg_of_len = |len: usize| {
-        let mut bytes = std::fs::read(crate::support::testdata().join("small.jpg")).unwrap();
-        bytes.resize(len, 0);
-        bytes
-    };
     let (at, over) = (
         jpeg_of_len(BUFFERED_RESPONSE_BUDGET),
         jpeg_of_len(BUFFERED_RESPONSE_BUDGET + 1),
