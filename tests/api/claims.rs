@@ -5,10 +5,9 @@
 //! the configured timeout); and the Lambda invoke modes with their default response budgets,
 //! through `cargo lambda watch` started here with the real binary.
 
-use crate::support::{required_env, s3_client, tempdir, testdata, Reply, S3Env, TestApp};
+use crate::support::{required_env, tempdir, testdata, Reply, S3Env, TestApp};
 use imgfn::config::{Config, BUFFERED_RESPONSE_BUDGET, STREAM_RESPONSE_BUDGET};
 use imgfn::signing::SigningKeys;
-use imgfn::source::s3::{S3Settings, S3Source};
 use imgfn::source::Source;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -217,21 +216,13 @@ impl Proxy {
         self.state.stalled.load(Ordering::SeqCst)
     }
 
-    /// A source reading `s3`'s prefix through this proxy, with the production call policy.
+    /// A source reading `s3`'s prefix through this proxy, with the production call policy,
+    /// revalidating every request and remembering no missing key.
     fn source(&self, s3: &S3Env, timeout_ms: u64) -> Source {
-        let client = s3_client(
-            &format!("http://{}", self.addr),
-            &required_env("AWS_ACCESS_KEY_ID"),
-            &required_env("AWS_SECRET_ACCESS_KEY"),
-            timeout_ms,
-        );
-        let settings = S3Settings {
-            bucket: s3.bucket.clone(),
-            prefix: s3.prefix.clone(),
-            renditions_prefix: format!("{}_renditions/", s3.prefix),
-            timeout: Duration::from_millis(timeout_ms),
-        };
-        Source::s3(S3Source::new(client, settings), Duration::ZERO)
+        let mut config = s3.config();
+        config.revalidate_secs = 0;
+        config.not_found_ttl_secs = 0;
+        crate::probe::s3_source_via(&format!("http://{}", self.addr), s3, &config, timeout_ms)
     }
 }
 

@@ -213,7 +213,7 @@ async fn bucket_listing_is_opt_in_and_paginates_with_ranged_reads() {
     // The app reaches the bucket through a recording proxy: the listing must read each
     // original's header with a ranged GET, never the whole object.
     let proxy = Proxy::before_s3().await;
-    let source = s3_source_via(&proxy, &s3, &config, 10_000);
+    let source = s3_source_via(&proxy.endpoint(), &s3, &config, 10_000);
     let app = TestApp::spawn_source(config, source).await;
     let items = list_all(&app, "limit=2", None).await;
     let gets: Vec<SeenRequest> = proxy

@@ -186,13 +186,13 @@ fn parse_requests(mut bytes: &[u8], out: &mut Vec<SeenRequest>) {
 /// The test bucket's source for `s3`'s prefix, reached through `proxy`, built as
 /// `imgfn::source::from_config` builds it (revalidation and not-found TTL of `config`).
 pub fn s3_source_via(
-    proxy: &Proxy,
+    endpoint: &str,
     s3: &S3Env,
     config: &imgfn::config::Config,
     timeout_ms: u64,
 ) -> Source {
     let client = s3_client(
-        &proxy.endpoint(),
+        endpoint,
         &required_env("AWS_ACCESS_KEY_ID"),
         &required_env("AWS_SECRET_ACCESS_KEY"),
         timeout_ms,

@@ -120,7 +120,7 @@ async fn stalled_store_times_out_with_504() {
     let proxy = Proxy::before_s3().await;
     proxy.stall(true);
     let config = s3.config();
-    let source = s3_source_via(&proxy, &s3, &config, 500);
+    let source = s3_source_via(&proxy.endpoint(), &s3, &config, 500);
     let app = TestApp::spawn_source(config, source).await;
     for path in ["/small.jpg?w=10&fmt=png", "/small.jpg"] {
         let started = Instant::now();
