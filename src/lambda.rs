@@ -6,6 +6,7 @@
 
 use crate::app::{self, AppState};
 use crate::config::InvokeMode;
+use crate::route::{self, Route};
 use bytes::Bytes;
 use http_body_util::Full;
 use lambda_http::{service_fn, Body};
@@ -21,6 +22,21 @@ fn into_request(req: lambda_http::Request) -> http::Request<Bytes> {
         _ => Bytes::new(),
     };
     http::Request::from_parts(parts, bytes)
+}
+
+/// Answer one event: the same body limit as the local server's (Lambda has read the body
+/// already, but the decision is one), then the same handler.
+async fn answer(state: &AppState, req: lambda_http::Request) -> http::Response<Bytes> {
+    let req = into_request(req);
+    let parsed = Route::of(state, &req);
+    let limit = match route::body_limit(&parsed, state, &req) {
+        Ok(limit) => limit,
+        Err(e) => return app::error_response(&e),
+    };
+    if req.body().len() as u64 > limit {
+        return app::error_response(&route::too_large(limit));
+    }
+    app::handle_route(state, parsed, req).await
 }
 
 /// How many times in a row the runtime loop may fail to reach the runtime API before the
@@ -58,7 +74,7 @@ async fn run_once(state: Arc<AppState>, mode: InvokeMode) -> Result<(), lambda_h
             lambda_http::run_with_streaming_response(service_fn(move |req| {
                 let state = state.clone();
                 async move {
-                    let resp = app::handle(&state, into_request(req)).await;
+                    let resp = answer(&state, req).await;
                     Ok::<_, Infallible>(resp.map(Full::new))
                 }
             }))
@@ -68,7 +84,7 @@ async fn run_once(state: Arc<AppState>, mode: InvokeMode) -> Result<(), lambda_h
             lambda_http::run(service_fn(move |req| {
                 let state = state.clone();
                 async move {
-                    let resp = app::handle(&state, into_request(req)).await;
+                    let resp = answer(&state, req).await;
                     let is_json = resp
                         .headers()
                         .get(http::header::CONTENT_TYPE)

@@ -9,7 +9,9 @@
 //!   resize, encode. No I/O, no async.
 //! - [`source`]: where originals come from (a local folder; S3).
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
-//! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge.
+//! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge: the
+//!   [`route`] parsed once, then its handler (`routes/`), answers built in `respond`.
+//! - [`state`]: [`state::AppState`], built once and borrowed by every request.
 //! - [`server`]: the local HTTP server; [`lambda`]: Function URL events, same handler.
 //! - [`uploads`]: presigned (or locally signed) upload URLs; [`gallery`]: the listing and
 //!   the HTML page built on it.
@@ -25,9 +27,13 @@ pub mod lambda;
 pub mod params;
 pub mod pipeline;
 pub mod policy;
+mod respond;
+pub mod route;
+mod routes;
 pub mod server;
 pub mod signing;
 pub mod source;
+pub mod state;
 pub mod uploads;
 
 pub use error::{Error, Result};

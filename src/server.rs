@@ -10,6 +10,7 @@
 
 use crate::app::{self, AppState};
 use crate::error::Error;
+use crate::route::{self, Route};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -100,8 +101,9 @@ async fn serve(listener: TcpListener, state: Arc<AppState>) {
 async fn respond(state: &AppState, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let head = http::Request::from_parts(parts, ());
+    let parsed = Route::of(state, &head);
     // Decided from the head alone: nothing is read for a request that will be refused.
-    let limit = match app::body_limit(state, &head) {
+    let limit = match route::body_limit(&parsed, state, &head) {
         Ok(limit) => limit,
         Err(e) => return app::error_response(&e).map(Full::new),
     };
@@ -110,11 +112,7 @@ async fn respond(state: &AppState, req: http::Request<Incoming>) -> http::Respon
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let too_large = || {
-        app::error_response(&Error::PayloadTooLarge(format!(
-            "request bodies are limited to {limit} bytes here"
-        )))
-    };
+    let too_large = || app::error_response(&route::too_large(limit));
     if declared.is_some_and(|n| n > limit) {
         return too_large().map(Full::new);
     }
@@ -125,7 +123,7 @@ async fn respond(state: &AppState, req: http::Request<Incoming>) -> http::Respon
         match tokio::time::timeout(body_timeout, Limited::new(body, limit).collect()).await {
             Ok(Ok(collected)) => {
                 let req = http::Request::from_parts(parts, collected.to_bytes());
-                app::handle(state, req).await
+                app::handle_route(state, parsed, req).await
             }
             Ok(Err(_)) => too_large(),
             Err(_) => app::error_response(&Error::RequestTimeout(format!(

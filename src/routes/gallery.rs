@@ -1,0 +1,113 @@
+//! The gallery routes: the page and its script (compiled in), and `GET /_/gallery.json`,
+//! one page of originals with their dimensions (header reads) and thumbnail URLs.
+
+use crate::error::{Error, Result};
+use crate::gallery::{self, Dims, GalleryQuery};
+use crate::respond::{header_str, json_response, static_response};
+use crate::source::Listed;
+use crate::state::{unix_now, AppState};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{header, Request, Response, StatusCode};
+use std::sync::Arc;
+
+/// `GET /_/gallery`: the page.
+pub(crate) fn page() -> Response<Bytes> {
+    static_response(
+        gallery::PAGE_HTML,
+        "text/html; charset=utf-8",
+        gallery::PAGE_CSP,
+    )
+}
+
+/// `GET /_/gallery.js`: the page's script.
+pub(crate) fn script() -> Response<Bytes> {
+    static_response(
+        gallery::PAGE_JS,
+        "text/javascript; charset=utf-8",
+        gallery::PAGE_CSP,
+    )
+}
+
+/// `GET /_/gallery.json`: one page of originals with dimensions and thumbnail URLs.
+pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    // A listing hands out (signed) URLs to everything: with a token configured, it needs it.
+    if let Some(token) = &state.config.upload_token {
+        token.check(header_str(req, header::AUTHORIZATION))?;
+    }
+    let q = GalleryQuery::parse(req.uri().query())?;
+    let listing = state
+        .source
+        .list(&q.prefix, q.cursor.as_deref(), q.limit)
+        .await?;
+    // Thumbnail signatures expire; `exp` is rounded so listings within half the lifetime
+    // hand out the same URLs and browser and CDN caches keep hitting.
+    let exp = gallery::link_expiry(unix_now(), state.config.gallery_link_secs);
+    let link = |path: String| match &state.config.signing_keys {
+        Some(keys) => keys.sign(&path, Some(exp)),
+        None => path,
+    };
+    // Boxed: the futures borrow the entries, and an unboxed closure-made future trips the
+    // compiler's higher-ranked lifetime check once the handler must be `Send`.
+    type DimsFuture<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Dims>> + Send + 'a>>;
+    // Only images are listed (by name; what they really are is read below).
+    let entries: Vec<&Listed> = listing
+        .entries
+        .iter()
+        .filter(|e| gallery::looks_like_image(&e.key))
+        .collect();
+    let reads: Vec<DimsFuture<'_>> = entries
+        .iter()
+        .copied()
+        .map(|entry| Box::pin(dims_of(state, entry)) as DimsFuture<'_>)
+        .collect();
+    let dims: Vec<Result<Dims>> = futures_util::stream::iter(reads)
+        .buffered(8)
+        .collect()
+        .await;
+    let items: Vec<serde_json::Value> = entries
+        .iter()
+        .copied()
+        .zip(&dims)
+        .map(|(entry, dims)| gallery::item_json(entry, dims, &state.thumbs, link))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "items": items,
+            "next_cursor": listing.next_cursor.as_deref().map(gallery::encode_cursor),
+        }),
+    ))
+}
+
+/// Dimensions of a listed original from its header, cached by version. What the image is
+/// (corrupt, unsupported) is remembered; a failure to read it (store down) is not.
+async fn dims_of(state: &AppState, entry: &Listed) -> Result<Dims> {
+    let cache_key = (entry.key.clone(), entry.version.clone());
+    let read = async {
+        let head = state
+            .source
+            .head_bytes(&entry.key, gallery::HEADER_BYTES)
+            .await?;
+        let complete = head.len() as u64 >= entry.size;
+        match Dims::probe(&head, complete) {
+            Ok(Some(d)) => return Ok(Ok(d)),
+            Ok(None) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+        // A header longer than the first read (large EXIF preview or ICC profile).
+        let max = state.config.max_source_bytes;
+        if entry.size > max {
+            return Ok(Err(crate::source::too_large(entry.size, max)));
+        }
+        let full = state.source.fetch(&entry.key, max).await?;
+        Ok(Dims::probe(&full, true)
+            .and_then(|d| d.ok_or_else(|| Error::corrupt("no image header"))))
+    };
+    state
+        .dims
+        .try_get_with(cache_key, read)
+        .await
+        .map_err(|e: Arc<Error>| (*e).clone())?
+}
