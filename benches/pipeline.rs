@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use fast_image_resize::Resizer;
-use imgfn::params::{OutputFormat, Params};
+use imgfn::params::{ImageRequest, Output, OutputFormat};
 use imgfn::pipeline::{self, decode, encode, resize, EncodeOptions, Pixels, Rect, Settings};
 use std::hint::black_box;
 use std::path::Path;
@@ -178,11 +178,11 @@ fn bench_end_to_end(c: &mut Criterion) {
         .map(|c| (c, &settings))
         .chain([(&cases[0], &libjpeg)]);
     for ((fixture, query, id), settings) in cases {
-        let params = Params::parse(Some(query)).expect("params");
-        let format = match params.format {
-            Some(imgfn::params::FormatParam::Exact(f)) => f,
-            _ => unreachable!("bench queries name a format"),
+        let request = ImageRequest::parse(Some(query)).expect("params");
+        let Output::Exact(format) = request.output else {
+            unreachable!("bench queries name a format")
         };
+        let params = request.transform;
         let id = if settings.force_libjpeg {
             format!("{id}-libjpeg")
         } else {

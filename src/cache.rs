@@ -5,24 +5,15 @@
 //! the first and share its result. Errors are returned to every waiter and never cached.
 
 use crate::error::{Error, Result};
-use crate::params::{Accepted, OutputFormat, Params};
+use crate::params::{FormatChoice, OutputFormat, Transform};
 use crate::pipeline::StageTimings;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
 
-/// How the output format was asked for, resolved far enough to be a cache key before the
-/// source is even read: `fmt=auto` depends only on which formats the `Accept` header lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FormatChoice {
-    /// No `fmt`: the source's own format.
-    Source,
-    Exact(OutputFormat),
-    Auto(Accepted),
-}
-
+/// What an entry is stored under: an original by key and version, or a rendition of one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CacheKey {
+enum CacheKey {
     Source {
         key: String,
         version: String,
@@ -30,7 +21,7 @@ pub enum CacheKey {
     Rendition {
         key: String,
         version: String,
-        params: Params,
+        transform: Transform,
         format: FormatChoice,
     },
 }
@@ -57,7 +48,7 @@ pub struct RenditionEntry {
 }
 
 #[derive(Debug, Clone)]
-pub enum CacheValue {
+enum CacheValue {
     Source(Arc<SourceEntry>),
     Rendition(Arc<RenditionEntry>),
 }
@@ -93,9 +84,64 @@ impl Cache {
         }
     }
 
+    /// The original `key` at `version`, from the cache or `fetch` (once for all concurrent
+    /// callers).
+    pub async fn source<F>(&self, key: &str, version: &str, fetch: F) -> Result<Arc<SourceEntry>>
+    where
+        F: Future<Output = Result<SourceEntry>>,
+    {
+        let cache_key = CacheKey::Source {
+            key: key.to_string(),
+            version: version.to_string(),
+        };
+        let (value, _) = self
+            .get_or_try(cache_key, async {
+                Ok(CacheValue::Source(Arc::new(fetch.await?)))
+            })
+            .await?;
+        match value {
+            CacheValue::Source(s) => Ok(s),
+            CacheValue::Rendition(_) => Err(Error::Internal(
+                "cache held a rendition under a source key".into(),
+            )),
+        }
+    }
+
+    /// The rendition of original `key` at `version` by `transform` in `format`, from the
+    /// cache or `render` (once for all concurrent callers); and whether it was a hit.
+    pub async fn rendition<F>(
+        &self,
+        key: &str,
+        version: &str,
+        transform: &Transform,
+        format: FormatChoice,
+        render: F,
+    ) -> Result<(Arc<RenditionEntry>, bool)>
+    where
+        F: Future<Output = Result<RenditionEntry>>,
+    {
+        let cache_key = CacheKey::Rendition {
+            key: key.to_string(),
+            version: version.to_string(),
+            transform: transform.clone(),
+            format,
+        };
+        let (value, hit) = self
+            .get_or_try(cache_key, async {
+                Ok(CacheValue::Rendition(Arc::new(render.await?)))
+            })
+            .await?;
+        match value {
+            CacheValue::Rendition(r) => Ok((r, hit)),
+            CacheValue::Source(_) => Err(Error::Internal(
+                "cache held a source under a rendition key".into(),
+            )),
+        }
+    }
+
     /// The cached value for `key`, or the result of `init`, computed once for all concurrent
     /// callers. Returns whether the value came from the cache.
-    pub async fn get_or_try<F>(&self, key: CacheKey, init: F) -> Result<(CacheValue, bool)>
+    async fn get_or_try<F>(&self, key: CacheKey, init: F) -> Result<(CacheValue, bool)>
     where
         F: Future<Output = Result<CacheValue>>,
     {

@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use imgfn::config::{Config, LogFormat};
-use imgfn::params::{FormatParam, OutputFormat, Params};
+use imgfn::params::{ImageRequest, Mode, TABLE};
 use imgfn::{app::AppState, pipeline, server, source};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ enum Command {
     Transform(TransformArgs),
     /// Sign a URL path and query with the first key of IMGFN_SIGNING_KEYS; prints the path.
     Sign(SignArgs),
+    /// Print the URL parameters as the README's Markdown table (generated from the table).
+    Params,
 }
 
 #[derive(clap::Args)]
@@ -48,30 +50,9 @@ struct TransformArgs {
     /// Output file.
     #[arg(short, long)]
     output: PathBuf,
-    /// Width in CSS pixels (1..=8192).
-    #[arg(long)]
-    w: Option<String>,
-    /// Height in CSS pixels (1..=8192).
-    #[arg(long)]
-    h: Option<String>,
-    /// Device pixel ratio (1..=4).
-    #[arg(long)]
-    dpr: Option<String>,
-    /// cover, contain, scale-down, fill or pad.
-    #[arg(long)]
-    fit: Option<String>,
-    /// Gravity for cover: center, top, ..., or X,Y.
-    #[arg(long)]
-    gravity: Option<String>,
-    /// jpeg, png, webp, avif or gif (default: the input's format).
-    #[arg(long)]
-    fmt: Option<String>,
-    /// Quality 1..=100 for lossy formats.
-    #[arg(long)]
-    q: Option<String>,
-    /// Background colour RRGGBB or RRGGBBAA.
-    #[arg(long)]
-    bg: Option<String>,
+    /// The URL parameters: `--query 'w=400&fmt=webp'` and/or one flag per parameter.
+    #[command(flatten)]
+    params: ParamFlags,
     /// AVIF encoder speed 1..=10.
     #[arg(long, default_value_t = imgfn::config::DEFAULT_AVIF_SPEED)]
     avif_speed: u8,
@@ -85,6 +66,58 @@ struct TransformArgs {
     /// DCT scale denominator for --decode-only (1, 2, 4 or 8).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=8))]
     shrink: u32,
+}
+
+/// The URL API as command-line flags, generated from the parameter table: `--query` takes a
+/// query string, and every parameter is also a flag of its own name (`--w 400`). No second
+/// list to keep in step with the URL's.
+struct ParamFlags {
+    pairs: Vec<(String, String)>,
+}
+
+impl clap::FromArgMatches for ParamFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut pairs: Vec<(String, String)> = m
+            .get_one::<String>("query")
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in TABLE {
+            if let Some(v) = m.get_one::<String>(p.name) {
+                pairs.push((p.name.to_string(), v.clone()));
+            }
+        }
+        Ok(ParamFlags { pairs })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for ParamFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let query = clap::Arg::new("query")
+            .long("query")
+            .value_name("QUERY")
+            .help("URL parameters as a query string, e.g. 'w=400&fmt=webp' (flags add to it)");
+        TABLE.iter().fold(cmd.arg(query), |cmd, p| {
+            cmd.arg(
+                clap::Arg::new(p.name)
+                    .long(p.name)
+                    .value_name("VALUE")
+                    .help(format!("{} Accepts {}.", p.doc, p.accepts)),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 fn init_tracing(format: LogFormat) {
@@ -108,6 +141,10 @@ fn main() -> std::process::ExitCode {
             Command::Serve(config) => serve(*config),
             Command::Transform(args) => transform(args),
             Command::Sign(args) => sign(args),
+            Command::Params => {
+                print!("{}", imgfn::params::markdown_table());
+                Ok(())
+            }
         }
     };
     match result {
@@ -198,34 +235,19 @@ fn sign(a: SignArgs) -> Result<(), String> {
 }
 
 fn transform(a: TransformArgs) -> Result<(), String> {
-    let pairs = [
-        ("w", a.w),
-        ("h", a.h),
-        ("dpr", a.dpr),
-        ("fit", a.fit),
-        ("gravity", a.gravity),
-        ("fmt", a.fmt),
-        ("q", a.q),
-        ("bg", a.bg),
-    ];
     // The same parser as URLs: one definition of what is valid.
-    let params = Params::from_pairs(
-        pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
-    )
-    .map_err(|e| e.to_string())?;
+    let request = ImageRequest::from_pairs(a.params.pairs).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
-    let format = match params.format {
-        Some(FormatParam::Exact(f)) => f,
-        Some(FormatParam::Json) => {
-            println!("{}", pipeline::metadata_json(&info, bytes.len()));
-            return Ok(());
-        }
-        Some(FormatParam::Auto) => OutputFormat::Webp,
-        None => info.format.output(),
-    };
+    if request.mode == Mode::Metadata {
+        println!("{}", pipeline::metadata_json(&info, bytes.len()));
+        return Ok(());
+    }
+    // `fmt=auto` on the command line: as for a browser that accepts WebP.
+    let format = request
+        .format_choice(Some("image/webp"), |accepted| accepted)
+        .resolve(info.format.output(), info.has_alpha);
+    let params = request.transform;
     let settings = pipeline::Settings {
         encode: pipeline::EncodeOptions {
             avif_speed: a.avif_speed.clamp(1, 10),

@@ -1,4 +1,4 @@
-//! Optional allow-lists that bound the cache key space, applied to parsed `Params` before
+//! Optional allow-lists that bound the cache key space, applied to a parsed `ImageRequest` before
 //! they become a cache key: a ladder of sizes (snap up to the next rung, or refuse), allowed
 //! formats, and a maximum quality. Without them every `w` from 1 to 8192 is a new cache
 //! entry and a new render: the cheapest cache-busting attack there is.
@@ -12,7 +12,7 @@
 //! default, so no allow-list can be walked around by leaving `fmt` out.
 
 use crate::error::{Error, Result};
-use crate::params::{Accepted, Dpr, FormatParam, Gravity, OutputFormat, Params, Rgba};
+use crate::params::{Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, TABLE};
 
 /// Device pixel ratios a request may reach under a size ladder (hundredths).
 pub const DPR_LADDER: [u16; 5] = [100, 150, 200, 300, 400];
@@ -110,49 +110,8 @@ impl Policy {
         ))
     }
 
-    /// Bound what a request may vary under a size ladder.
-    fn bound_key_space(&self, p: &mut Params) -> Result<()> {
-        if p.width.is_none() && p.height.is_none() {
-            // Without a box, `dpr` would re-render the full image at every ratio.
-            p.dpr = None;
-        }
-        if let Some(d) = p.dpr {
-            let rung = DPR_LADDER
-                .iter()
-                .copied()
-                .find(|&r| r >= d.hundredths())
-                .unwrap_or(400);
-            p.dpr = Dpr::from_hundredths(rung).filter(|&d| d != Dpr::ONE);
-        }
-        if let Some(q) = p.quality {
-            let step = u16::from(QUALITY_STEP);
-            let rounded = (u16::from(q) + step / 2) / step * step;
-            p.quality = Some(rounded.clamp(step, 100) as u8);
-        }
-        if let Some(Gravity::Focal { x, y }) = p.gravity {
-            let cell = 10_000 / FOCAL_STEPS;
-            let snap = |v: u16| (v + cell / 2) / cell * cell;
-            p.gravity = Some(Gravity::Focal {
-                x: snap(x),
-                y: snap(y),
-            });
-        }
-        if let Some(bg) = p.background {
-            if !self.backgrounds.contains(&bg) {
-                return Err(Error::invalid_param(
-                    "bg",
-                    if self.backgrounds.is_empty() {
-                        "`bg` is not allowed on this server (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
-                    } else {
-                        "`bg` must be one of the allowed colours (IMGFN_ALLOWED_BACKGROUNDS)"
-                            .to_string()
-                    },
-                ));
-            }
-        }
-        Ok(())
-    }
-
+    /// A size on the ladder: itself, the next rung up (snap), or a 400 (refuse, or above
+    /// the largest rung).
     fn size(&self, param: &str, v: u32) -> Result<u32> {
         if self.sizes.is_empty() || self.sizes.contains(&v) {
             return Ok(v);
@@ -172,67 +131,160 @@ impl Policy {
         }
     }
 
-    /// Enforce the allow-lists on `p`, snapping or lowering values where configured.
-    pub fn apply(&self, mut p: Params) -> Result<Params> {
-        if let Some(w) = p.width {
-            p.width = Some(self.size("w", w)?);
-        }
-        if let Some(h) = p.height {
-            p.height = Some(self.size("h", h)?);
-        }
-        if let (Some(fmt), false) = (p.format, self.formats.is_empty()) {
-            let name = match fmt {
-                FormatParam::Exact(f) => f.name(),
-                FormatParam::Auto => "auto",
-                FormatParam::Json => "json",
-            };
-            if !self
+    /// An allowed `fmt` value (by name, as configured).
+    fn format(&self, value: &str) -> Result<()> {
+        if self.formats.is_empty()
+            || self
                 .formats
                 .iter()
-                .any(|f| f == name || (f == "jpg" && name == "jpeg"))
-            {
-                return Err(Error::invalid_param(
-                    "fmt",
-                    format!(
-                        "`fmt` must be one of the allowed formats: {}",
-                        self.formats.join(", ")
-                    ),
-                ));
-            }
+                .any(|f| f == value || (f == "jpg" && value == "jpeg"))
+        {
+            return Ok(());
         }
-        if let (Some(q), Some(max)) = (p.quality, self.max_quality) {
-            p.quality = Some(q.min(max));
-        }
-        if self.has_ladder() {
-            self.bound_key_space(&mut p)?;
-            if let (Some(q), Some(max)) = (p.quality, self.max_quality) {
-                p.quality = Some(q.min(max));
-            }
-        }
-        Ok(p)
+        Err(Error::invalid_param(
+            "fmt",
+            format!(
+                "`fmt` must be one of the allowed formats: {}",
+                self.formats.join(", ")
+            ),
+        ))
     }
+
+    fn cap_quality(&self, q: u8) -> u8 {
+        self.max_quality.map_or(q, |max| q.min(max))
+    }
+
+    /// A ratio on [`DPR_LADDER`] (1x is the same as none).
+    fn ratio(d: Dpr) -> Option<Dpr> {
+        let rung = DPR_LADDER
+            .iter()
+            .copied()
+            .find(|&r| r >= d.hundredths())
+            .unwrap_or(400);
+        Dpr::from_hundredths(rung).filter(|&d| d != Dpr::ONE)
+    }
+
+    /// `q` rounded to the nearest multiple of [`QUALITY_STEP`] (at least one step).
+    fn quality_step(q: u8) -> u8 {
+        let step = u16::from(QUALITY_STEP);
+        let rounded = (u16::from(q) + step / 2) / step * step;
+        rounded.clamp(step, 100) as u8
+    }
+
+    /// A focal point on the [`FOCAL_STEPS`] grid; anchors are already few.
+    fn position(g: Gravity) -> Gravity {
+        match g {
+            Gravity::Focal { x, y } => {
+                let cell = 10_000 / FOCAL_STEPS;
+                let snap = |v: u16| (v + cell / 2) / cell * cell;
+                Gravity::Focal {
+                    x: snap(x),
+                    y: snap(y),
+                }
+            }
+            anchor => anchor,
+        }
+    }
+
+    fn colour(&self, bg: Rgba) -> Result<Rgba> {
+        if self.backgrounds.contains(&bg) {
+            return Ok(bg);
+        }
+        Err(Error::invalid_param(
+            "bg",
+            if self.backgrounds.is_empty() {
+                "`bg` is not allowed on this server (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
+            } else {
+                "`bg` must be one of the allowed colours (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
+            },
+        ))
+    }
+
+    /// Enforce the allow-lists on `req`, snapping or lowering values where configured. The
+    /// caps come from each parameter's cost class in the parameter table: a new parameter
+    /// is bounded by declaring its class there.
+    pub fn apply(&self, mut req: ImageRequest) -> Result<ImageRequest> {
+        // Always: sizes on the ladder (if any), allowed formats, the quality cap.
+        for p in TABLE {
+            match p.cost {
+                Cost::Size(f) => update(&mut req, f, |v| self.size(p.name, v))?,
+                Cost::Format => {
+                    if let Some(value) = p.value(&req) {
+                        self.format(&value)?;
+                    }
+                }
+                Cost::Quality(f) => update(&mut req, f, |q| Ok(self.cap_quality(q)))?,
+                _ => {}
+            }
+        }
+        if !self.has_ladder() {
+            return Ok(req);
+        }
+        // Under a ladder the whole key space is bounded: every class has its grid.
+        let has_box = TABLE
+            .iter()
+            .any(|p| matches!(p.cost, Cost::Size(f) if (f.get)(&req).is_some()));
+        for p in TABLE {
+            match p.cost {
+                // Without a box, a ratio would re-render the full image at every value.
+                Cost::Ratio(f) if !has_box => (f.set)(&mut req, None),
+                Cost::Ratio(f) => {
+                    let v = (f.get)(&req).and_then(Self::ratio);
+                    (f.set)(&mut req, v);
+                }
+                Cost::Quality(f) => {
+                    update(&mut req, f, |q| Ok(self.cap_quality(Self::quality_step(q))))?
+                }
+                Cost::Position(f) => update(&mut req, f, |g| Ok(Self::position(g)))?,
+                Cost::Colour(f) => update(&mut req, f, |c| self.colour(c))?,
+                Cost::Size(_) | Cost::Choice | Cost::Format | Cost::Response => {}
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// Replace the value of field `f` in `req`, when set, by `change(value)`.
+fn update<T>(
+    req: &mut ImageRequest,
+    f: Field<T>,
+    change: impl FnOnce(T) -> Result<T>,
+) -> Result<()> {
+    if let Some(v) = (f.get)(req) {
+        (f.set)(req, Some(change(v)?));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn params(q: &str) -> Params {
-        Params::parse(Some(q)).unwrap()
+    fn params(q: &str) -> ImageRequest {
+        ImageRequest::parse(Some(q)).unwrap()
     }
 
     #[test]
     fn sizes_snap_up_or_refuse() {
         let snap = Policy::new(vec![256, 64, 128], SizePolicy::Snap, vec![], None);
-        assert_eq!(snap.apply(params("w=100&h=64")).unwrap().width, Some(128));
-        assert_eq!(snap.apply(params("w=1")).unwrap().width, Some(64));
-        assert_eq!(snap.apply(params("h=200")).unwrap().height, Some(256));
+        assert_eq!(
+            snap.apply(params("w=100&h=64")).unwrap().transform.width,
+            Some(128)
+        );
+        assert_eq!(snap.apply(params("w=1")).unwrap().transform.width, Some(64));
+        assert_eq!(
+            snap.apply(params("h=200")).unwrap().transform.height,
+            Some(256)
+        );
         assert_eq!(snap.apply(params("w=257")).unwrap_err().status(), 400);
         let refuse = Policy {
             size_policy: SizePolicy::Refuse,
             ..snap
         };
-        assert_eq!(refuse.apply(params("w=128")).unwrap().width, Some(128));
+        assert_eq!(
+            refuse.apply(params("w=128")).unwrap().transform.width,
+            Some(128)
+        );
         assert_eq!(refuse.apply(params("w=100")).unwrap_err().status(), 400);
     }
 
@@ -249,8 +301,8 @@ mod tests {
         assert!(p.apply(params("fmt=jpeg")).is_ok());
         assert!(p.apply(params("w=10")).is_ok(), "no fmt: the source format");
         assert_eq!(p.apply(params("fmt=png")).unwrap_err().status(), 400);
-        assert_eq!(p.apply(params("q=95")).unwrap().quality, Some(80));
-        assert_eq!(p.apply(params("q=50")).unwrap().quality, Some(50));
+        assert_eq!(p.apply(params("q=95")).unwrap().transform.quality, Some(80));
+        assert_eq!(p.apply(params("q=50")).unwrap().transform.quality, Some(50));
     }
 
     #[test]
@@ -280,20 +332,27 @@ mod tests {
         let got = p
             .apply(params("w=100&dpr=1.01&q=77&gravity=0.123,0.987"))
             .unwrap();
-        assert_eq!(got.dpr.map(Dpr::hundredths), Some(150));
-        assert_eq!(got.quality, Some(75));
-        assert_eq!(got.gravity, Some(Gravity::Focal { x: 1000, y: 10_000 }));
+        assert_eq!(got.transform.dpr.map(Dpr::hundredths), Some(150));
+        assert_eq!(got.transform.quality, Some(75));
+        assert_eq!(
+            got.transform.gravity,
+            Some(Gravity::Focal { x: 1000, y: 10_000 })
+        );
         // dpr 1.0x is the same as none; dpr without a box is dropped.
-        assert_eq!(p.apply(params("w=100&dpr=1")).unwrap().dpr, None);
-        assert_eq!(p.apply(params("dpr=2")).unwrap().dpr, None);
+        assert_eq!(p.apply(params("w=100&dpr=1")).unwrap().transform.dpr, None);
+        assert_eq!(p.apply(params("dpr=2")).unwrap().transform.dpr, None);
         assert_eq!(
             p.apply(params("w=100&dpr=3.5"))
                 .unwrap()
+                .transform
                 .dpr
                 .map(Dpr::hundredths),
             Some(400)
         );
-        assert_eq!(p.apply(params("w=100&q=1")).unwrap().quality, Some(5));
+        assert_eq!(
+            p.apply(params("w=100&q=1")).unwrap().transform.quality,
+            Some(5)
+        );
         assert!(p.apply(params("w=100&bg=000000")).is_ok());
         assert_eq!(
             p.apply(params("w=100&bg=010101")).unwrap_err().status(),
@@ -309,7 +368,10 @@ mod tests {
         // Without a ladder nothing is rounded.
         let free = Policy::default().apply(params("dpr=1.01&q=77")).unwrap();
         assert_eq!(
-            (free.dpr.map(Dpr::hundredths), free.quality),
+            (
+                free.transform.dpr.map(Dpr::hundredths),
+                free.transform.quality
+            ),
             (Some(101), Some(77))
         );
     }
@@ -367,7 +429,11 @@ mod tests {
             (98, 100),
             (100, 100),
         ] {
-            let got = p.apply(params(&format!("w=100&q={q}"))).unwrap().quality;
+            let got = p
+                .apply(params(&format!("w=100&q={q}")))
+                .unwrap()
+                .transform
+                .quality;
             assert_eq!(got, Some(want), "q={q}");
         }
     }

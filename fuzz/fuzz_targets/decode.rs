@@ -2,7 +2,7 @@
 //! under tight limits. Every outcome must be an `Error`, never a panic or an abort.
 #![no_main]
 
-use imgfn::params::{OutputFormat, Params};
+use imgfn::params::{ImageRequest, OutputFormat};
 use imgfn::pipeline::{self, Limits, Settings};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         },
         ..Settings::default()
     };
-    let params = Params::parse(Some("w=48&h=32&fit=cover")).expect("params");
+    let params = ImageRequest::parse(Some("w=48&h=32&fit=cover"))
+        .expect("params")
+        .transform;
     let mut resizer = fast_image_resize::Resizer::new();
     let _ = pipeline::render(data, &info, &params, OutputFormat::Png, &settings, &mut resizer);
 });

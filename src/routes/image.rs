@@ -3,9 +3,9 @@
 //! rendition from the cache (rendered on a miss, admitted against the budget first);
 //! oversized answers are redirected to S3.
 
-use crate::cache::{etag_of, CacheKey, CacheValue, FormatChoice, RenditionEntry, SourceEntry};
+use crate::cache::{etag_of, RenditionEntry, SourceEntry};
 use crate::error::{Error, Result};
-use crate::params::{Accepted, FormatParam, OutputFormat, Params};
+use crate::params::{FormatChoice, ImageRequest, Mode, Transform};
 use crate::pipeline::{self, SourceFormat};
 use crate::respond::{attach, download_name, image_response, redirect, Trace};
 use crate::signing;
@@ -16,7 +16,7 @@ use http::{header, HeaderValue, Request, Response};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `GET|HEAD /<key>?<transformation>`.
+/// `GET|HEAD /<key>?<transformation>`: parse, police, stat, then answer by mode.
 pub(crate) async fn get(
     state: &AppState,
     req: &Request<Bytes>,
@@ -24,7 +24,34 @@ pub(crate) async fn get(
     trace: &mut Trace,
 ) -> Result<Response<Bytes>> {
     trace.key = Some(key.to_string());
-    // Signatures first: an unsigned request costs no I/O at all.
+    let (request, cache_control) = parse(state, req)?;
+    trace.params = Some(request.to_string());
+    let stat = state.source.stat(key).await?;
+    if stat.size > state.config.max_source_bytes {
+        return Err(crate::source::too_large(
+            stat.size,
+            state.config.max_source_bytes,
+        ));
+    }
+    let answer = Answer {
+        state,
+        req,
+        key,
+        version: &stat.version,
+        cache_control: &cache_control,
+    };
+    match request.mode {
+        Mode::Metadata => answer.metadata(trace).await,
+        Mode::Pixels if request.is_original() => {
+            answer.original(stat.size, request.download, trace).await
+        }
+        Mode::Pixels => answer.rendition(&request, trace).await,
+    }
+}
+
+/// The signature (first: an unsigned request costs no I/O at all), the query parsed into
+/// an [`ImageRequest`] and the allow-lists applied; and the `Cache-Control` of the answer.
+fn parse(state: &AppState, req: &Request<Bytes>) -> Result<(ImageRequest, String)> {
     let now = unix_now();
     let expires = match &state.config.signing_keys {
         Some(keys) => keys.verify(req.uri().path(), req.uri().query(), now)?,
@@ -36,35 +63,44 @@ pub(crate) async fn get(
         None => state.config.cache_control.clone(),
     };
     let query = signing::transformation_query(req.uri().query());
-    let (params, download) = Params::parse(query.as_deref())?.without_download();
-    let params = state.policy.apply(params)?;
-    trace.params = Some(params.to_string());
+    let request = state.policy.apply(ImageRequest::parse(query.as_deref())?)?;
+    Ok((request, cache_control))
+}
 
-    let stat = state.source.stat(key).await?;
-    if stat.size > state.config.max_source_bytes {
-        return Err(crate::source::too_large(
-            stat.size,
-            state.config.max_source_bytes,
-        ));
-    }
+/// What every answer about one stat'ed original needs.
+struct Answer<'a> {
+    state: &'a AppState,
+    req: &'a Request<Bytes>,
+    key: &'a Key,
+    version: &'a str,
+    cache_control: &'a str,
+}
 
-    if params.is_empty() {
-        if let Some(s3) = state.offload_target(stat.size) {
+impl Answer<'_> {
+    /// The original as stored (or a redirect to it when it is too large to answer).
+    async fn original(
+        &self,
+        size: u64,
+        download: bool,
+        trace: &mut Trace,
+    ) -> Result<Response<Bytes>> {
+        let (state, key) = (self.state, self.key);
+        if let Some(s3) = state.offload_target(size) {
             // The key exists (stat above): only now is a URL signed for it.
             let name = download.then(|| download_name(key, None));
             return Ok(redirect(
                 &Box::pin(s3.presign_original(key, name.as_deref())).await?,
             ));
         }
-        let (source, fetch) = fetch_source(state, key, &stat.version).await?;
+        let (source, fetch) = fetch_source(state, key, self.version).await?;
         trace.fetch = Some(fetch);
         let format = SourceFormat::detect(&source.bytes)?;
         let mut resp = image_response(
-            req.headers(),
+            self.req.headers(),
             source.bytes.clone(),
             format.content_type(),
             &source.etag,
-            &cache_control,
+            self.cache_control,
             false,
         );
         // Served as stored: whatever else the file holds can never run as a page.
@@ -72,82 +108,81 @@ pub(crate) async fn get(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("sandbox"),
         );
-        return Ok(attach(resp, download.then(|| download_name(key, None))));
+        Ok(attach(resp, download.then(|| download_name(key, None))))
     }
 
-    let choice = match params.format {
-        None => FormatChoice::Source,
-        Some(FormatParam::Exact(f)) => FormatChoice::Exact(f),
+    /// `fmt=json`: the original's metadata, from its header.
+    async fn metadata(&self, trace: &mut Trace) -> Result<Response<Bytes>> {
+        let (source, fetch) = fetch_source(self.state, self.key, self.version).await?;
+        trace.fetch = Some(fetch);
+        let info = pipeline::probe(&source.bytes)?;
+        let body = pipeline::metadata_json(&info, source.bytes.len()).to_string();
+        let etag = etag_of(body.as_bytes());
+        Ok(image_response(
+            self.req.headers(),
+            Bytes::from(body),
+            "application/json",
+            &etag,
+            self.cache_control,
+            false,
+        ))
+    }
+
+    /// A rendition, from the cache or rendered (or a redirect when too large to answer).
+    async fn rendition(
+        &self,
+        request: &ImageRequest,
+        trace: &mut Trace,
+    ) -> Result<Response<Bytes>> {
+        let (state, key) = (self.state, self.key);
         // Formats the allow-list does not name are never negotiated.
-        Some(FormatParam::Auto) => FormatChoice::Auto(
-            state.policy.mask(Accepted::from_header(
-                req.headers()
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok()),
-            )),
-        ),
-        Some(FormatParam::Json) => {
-            let (source, fetch) = fetch_source(state, key, &stat.version).await?;
-            trace.fetch = Some(fetch);
-            let info = pipeline::probe(&source.bytes)?;
-            let body = pipeline::metadata_json(&info, source.bytes.len()).to_string();
-            let etag = etag_of(body.as_bytes());
-            return Ok(image_response(
-                req.headers(),
-                Bytes::from(body),
-                "application/json",
-                &etag,
-                &cache_control,
-                false,
-            ));
+        let accept = self
+            .req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let choice = request.format_choice(accept, |a| state.policy.mask(a));
+        let transform = &request.transform;
+        let (r, hit) = state
+            .cache
+            .rendition(
+                key.as_str(),
+                self.version,
+                transform,
+                choice,
+                render_rendition(state, key, self.version, transform, choice),
+            )
+            .await?;
+        trace.cache_hit = Some(hit);
+        trace.fetch = Some(r.fetch);
+        trace.stages = Some(r.timings);
+        let download = request.download;
+        if let Some(s3) = state.offload_target(r.bytes.len() as u64) {
+            // Named by content hash: written once, whoever asks again gets the same object.
+            let name = format!("{}.{}", r.etag.trim_matches('"'), r.format.name());
+            let filename = download.then(|| download_name(key, Some(r.format)));
+            let url = Box::pin(s3.offload(
+                &name,
+                r.bytes.clone(),
+                r.format.content_type(),
+                filename.as_deref(),
+            ))
+            .await?;
+            return Ok(redirect(&url));
         }
-    };
-    let cache_key = CacheKey::Rendition {
-        key: key.to_string(),
-        version: stat.version.clone(),
-        params: params.clone(),
-        format: choice,
-    };
-    let (value, hit) = state
-        .cache
-        .get_or_try(
-            cache_key,
-            render_rendition(state, key, &stat.version, &params, choice),
-        )
-        .await?;
-    let CacheValue::Rendition(r) = value else {
-        return Err(Error::Internal(
-            "cache held a source under a rendition key".into(),
-        ));
-    };
-    trace.cache_hit = Some(hit);
-    trace.fetch = Some(r.fetch);
-    trace.stages = Some(r.timings);
-    if let Some(s3) = state.offload_target(r.bytes.len() as u64) {
-        // Named by content hash: written once, whoever asks again gets the same object.
-        let name = format!("{}.{}", r.etag.trim_matches('"'), r.format.name());
-        let filename = download.then(|| download_name(key, Some(r.format)));
-        let url = Box::pin(s3.offload(
-            &name,
+        let resp = image_response(
+            self.req.headers(),
             r.bytes.clone(),
             r.format.content_type(),
-            filename.as_deref(),
+            &r.etag,
+            self.cache_control,
+            choice.varies_by_accept(),
+        );
+        Ok(attach(
+            resp,
+            download.then(|| download_name(key, Some(r.format))),
         ))
-        .await?;
-        return Ok(redirect(&url));
     }
-    let resp = image_response(
-        req.headers(),
-        r.bytes.clone(),
-        r.format.content_type(),
-        &r.etag,
-        &cache_control,
-        matches!(choice, FormatChoice::Auto(_)),
-    );
-    Ok(attach(
-        resp,
-        download.then(|| download_name(key, Some(r.format))),
-    ))
 }
 
 /// The original bytes, from the warm cache or the source (once for concurrent callers).
@@ -157,55 +192,39 @@ async fn fetch_source(
     version: &str,
 ) -> Result<(Arc<SourceEntry>, Duration)> {
     let started = Instant::now();
-    let cache_key = CacheKey::Source {
-        key: key.to_string(),
-        version: version.to_string(),
-    };
-    let (value, _) = state
+    let source = state
         .cache
-        .get_or_try(cache_key, async {
+        .source(key.as_str(), version, async {
             let bytes = state
                 .source
                 .fetch(key, state.config.max_source_bytes)
                 .await?;
-            let etag = etag_of(&bytes);
-            Ok(CacheValue::Source(Arc::new(SourceEntry { bytes, etag })))
+            Ok(SourceEntry {
+                etag: etag_of(&bytes),
+                bytes,
+            })
         })
         .await?;
-    match value {
-        CacheValue::Source(s) => Ok((s, started.elapsed())),
-        CacheValue::Rendition(_) => Err(Error::Internal(
-            "cache held a rendition under a source key".into(),
-        )),
-    }
-}
-
-/// The output format for `choice`, once the source header is known.
-fn resolve_format(choice: FormatChoice, info: &pipeline::SourceInfo) -> OutputFormat {
-    match choice {
-        FormatChoice::Source => info.format.output(),
-        FormatChoice::Exact(f) => f,
-        FormatChoice::Auto(accepted) => accepted.choose(info.has_alpha),
-    }
+    Ok((source, started.elapsed()))
 }
 
 async fn render_rendition(
     state: &AppState,
     key: &Key,
     version: &str,
-    params: &Params,
+    transform: &Transform,
     choice: FormatChoice,
-) -> Result<CacheValue> {
+) -> Result<RenditionEntry> {
     let (source, fetch) = fetch_source(state, key, version).await?;
     // Header only: what the whole render will cost, before admitting it.
     let info = pipeline::probe(&source.bytes)?;
-    let format = resolve_format(choice, &info);
+    let format = choice.resolve(info.format.output(), info.has_alpha);
     state.policy.check_output(format)?;
-    let job = pipeline::prepare(&info, params, format, &state.settings.limits)?;
+    let job = pipeline::prepare(&info, transform, format, &state.settings.limits)?;
     let admission = state.admit(job.memory).await?;
     let mut resizer = state.take_resizer();
     let settings = state.settings;
-    let params = params.clone();
+    let params = transform.clone();
     let bytes = source.bytes.clone();
     let (rendered, resizer) = tokio::task::spawn_blocking(move || {
         let result = pipeline::guard("render", || {
@@ -228,7 +247,7 @@ async fn render_rendition(
     state.return_resizer(resizer);
     let rendered = rendered?;
     let bytes = Bytes::from(rendered.bytes);
-    Ok(CacheValue::Rendition(Arc::new(RenditionEntry {
+    Ok(RenditionEntry {
         etag: etag_of(&bytes),
         bytes,
         format: rendered.format,
@@ -236,5 +255,5 @@ async fn render_rendition(
         height: rendered.height,
         timings: rendered.timings,
         fetch,
-    })))
+    })
 }

@@ -11,7 +11,7 @@
 
 use crate::support::{psnr, reference, testdata, TestApp};
 use image::{DynamicImage, GenericImageView, RgbaImage};
-use imgfn::params::{OutputFormat, Params};
+use imgfn::params::{ImageRequest, OutputFormat};
 use imgfn::pipeline::{self, Limits};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 fn planned_shrink(file: &str, query: &str) -> u32 {
     let bytes = std::fs::read(testdata().join(file)).unwrap();
     let info = pipeline::probe(&bytes).expect("probe");
-    let params = Params::parse(Some(query)).expect("params");
+    let params = ImageRequest::parse(Some(query)).expect("params").transform;
     pipeline::prepare(&info, &params, OutputFormat::Png, &Limits::default())
         .expect("plan")
         .shrink
@@ -397,7 +397,9 @@ fn force_libjpeg_renders_through_libjpeg() {
         "small.jpg (4:2:0) must take the DC-only path"
     );
 
-    let params = Params::parse(Some("w=50&fmt=png")).expect("params");
+    let params = ImageRequest::parse(Some("w=50&fmt=png"))
+        .expect("params")
+        .transform;
     let render = |settings: pipeline::Settings| {
         let job =
             pipeline::prepare(&info, &params, OutputFormat::Png, &settings.limits).expect("plan");

@@ -158,7 +158,9 @@ async fn renders_are_admitted_against_a_memory_budget() {
     // so one runs at a time; a short queue, then 503.
     let bytes = std::fs::read(testdata().join("large.jpg")).unwrap();
     let info = imgfn::pipeline::probe(&bytes).unwrap();
-    let params = imgfn::params::Params::parse(Some("w=1507&fmt=png")).unwrap();
+    let params = imgfn::params::ImageRequest::parse(Some("w=1507&fmt=png"))
+        .unwrap()
+        .transform;
     let job = imgfn::pipeline::prepare(
         &info,
         &params,

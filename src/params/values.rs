@@ -1,0 +1,384 @@
+//! The typed values URL parameters parse into, each with its parser and canonical spelling.
+//!
+//! Parse, don't validate: every value is checked and converted here, so the rest of the code
+//! never sees a raw string. No floats inside (dpr and focal points are fixed-point), so every
+//! value is `Hash + Eq` and can be part of a cache key.
+
+use crate::error::{Error, Result};
+
+/// Largest `w`/`h` a URL may ask for (CSS pixels, before `dpr`).
+pub const MAX_DIMENSION: u32 = 8192;
+
+/// How the image is fitted into the `w`×`h` box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Fit {
+    /// Fill the box exactly, cropping the overflow by gravity.
+    #[default]
+    Cover,
+    /// Largest size inside the box, aspect ratio kept.
+    Contain,
+    /// Like contain, but never larger than the original.
+    ScaleDown,
+    /// Stretch to exactly the box.
+    Fill,
+    /// Contain, then pad to exactly the box with `bg`.
+    Pad,
+}
+
+/// Where `cover` keeps the image when it crops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gravity {
+    /// Anchor as fractions of the free space, in 1/2 steps: (0,0) top-left, (1,1) bottom-right.
+    /// Stored as halves (0, 1, 2) so the type stays `Eq`.
+    Anchor { x_halves: u8, y_halves: u8 },
+    /// Focal point in 1/10000 of the width and height; the crop is centred on it.
+    Focal { x: u16, y: u16 },
+}
+
+impl Default for Gravity {
+    fn default() -> Self {
+        Gravity::Anchor {
+            x_halves: 1,
+            y_halves: 1,
+        }
+    }
+}
+
+impl Gravity {
+    /// The focal point or anchor as fractions (x, y) in 0..=1.
+    pub fn fractions(self) -> (f64, f64) {
+        match self {
+            Gravity::Anchor { x_halves, y_halves } => {
+                (f64::from(x_halves) / 2.0, f64::from(y_halves) / 2.0)
+            }
+            Gravity::Focal { x, y } => (f64::from(x) / 10_000.0, f64::from(y) / 10_000.0),
+        }
+    }
+}
+
+/// An encodable output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Avif,
+    Gif,
+}
+
+impl OutputFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Avif => "image/avif",
+            OutputFormat::Gif => "image/gif",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Avif => "avif",
+            OutputFormat::Gif => "gif",
+        }
+    }
+
+    /// File extension of a download in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            other => other.name(),
+        }
+    }
+
+    pub fn supports_alpha(self) -> bool {
+        !matches!(self, OutputFormat::Jpeg)
+    }
+
+    /// Quality used when the URL has no `q`.
+    pub fn default_quality(self) -> u8 {
+        match self {
+            OutputFormat::Jpeg | OutputFormat::Webp => 80,
+            OutputFormat::Avif => 60,
+            OutputFormat::Png | OutputFormat::Gif => 100,
+        }
+    }
+}
+
+/// What `fmt` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormatParam {
+    Exact(OutputFormat),
+    /// Negotiated from the `Accept` header.
+    Auto,
+    /// Metadata as JSON instead of pixels.
+    Json,
+}
+
+/// An sRGB colour with alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rgba(pub [u8; 4]);
+
+impl Rgba {
+    pub const WHITE: Rgba = Rgba([255, 255, 255, 255]);
+
+    pub fn is_opaque(self) -> bool {
+        self.0[3] == 255
+    }
+}
+
+/// Device pixel ratio in hundredths (100 = 1x, 400 = 4x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dpr(u16);
+
+impl Dpr {
+    pub const ONE: Dpr = Dpr(100);
+
+    /// The ratio in hundredths (150 is 1.5x).
+    pub fn hundredths(self) -> u16 {
+        self.0
+    }
+
+    /// A ratio in hundredths, as the parser accepts them (100 to 400).
+    pub fn from_hundredths(h: u16) -> Option<Dpr> {
+        (100..=400).contains(&h).then_some(Dpr(h))
+    }
+
+    /// Scale a CSS length to device pixels, rounding to the nearest pixel.
+    pub fn apply(self, css: u32) -> u32 {
+        ((u64::from(css) * u64::from(self.0) + 50) / 100) as u32
+    }
+}
+
+/// A parsed, validated transformation request.
+
+/// The 400 for a value of `param` that is not what its table entry accepts.
+pub(crate) fn invalid(param: &str) -> Error {
+    Error::invalid_param(
+        param,
+        format!("`{param}` must be {}", super::table::accepts(param)),
+    )
+}
+
+pub(crate) fn format_hundredths(v: u16) -> String {
+    let s = format!("{}.{:02}", v / 100, v % 100);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+pub(crate) fn format_fraction(v: u16) -> String {
+    let s = format!("{}.{:04}", v / 10_000, v % 10_000);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+pub(crate) const GRAVITY_NAMES: &[(&str, u8, u8)] = &[
+    ("center", 1, 1),
+    ("top", 1, 0),
+    ("bottom", 1, 2),
+    ("left", 0, 1),
+    ("right", 2, 1),
+    ("top-left", 0, 0),
+    ("top-right", 2, 0),
+    ("bottom-left", 0, 2),
+    ("bottom-right", 2, 2),
+];
+
+pub(crate) fn parse_dimension(name: &str, value: &str) -> Result<u32> {
+    if !is_plain_integer(value) {
+        return Err(invalid(name));
+    }
+    match value.parse::<u32>() {
+        Ok(v) if (1..=MAX_DIMENSION).contains(&v) => Ok(v),
+        _ => Err(invalid(name)),
+    }
+}
+
+pub(crate) fn parse_quality(value: &str) -> Result<u8> {
+    if !is_plain_integer(value) {
+        return Err(invalid("q"));
+    }
+    match value.parse::<u8>() {
+        Ok(v) if (1..=100).contains(&v) => Ok(v),
+        _ => Err(invalid("q")),
+    }
+}
+
+pub(crate) fn parse_flag(name: &str, value: &str) -> Result<bool> {
+    match value {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(invalid(name)),
+    }
+}
+
+pub(crate) fn is_plain_integer(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A decimal number in 0..=limit with at most `decimals` fraction digits beyond which it is
+/// rounded, returned scaled by 10^decimals. Rejects signs, exponents, NaN and infinities.
+pub(crate) fn parse_fixed(s: &str, decimals: u32) -> Option<u64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if int.len() > 6 || frac.len() > 12 {
+        return None;
+    }
+    let int_v: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let scale = 10u64.pow(decimals);
+    // Round the fraction to `decimals` digits.
+    let mut frac_digits: Vec<u64> = frac.bytes().map(|b| u64::from(b - b'0')).collect();
+    frac_digits.resize(decimals as usize + 1, 0);
+    let mut frac_v = frac_digits[..decimals as usize]
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + d);
+    if frac_digits[decimals as usize] >= 5 {
+        frac_v += 1;
+    }
+    Some(int_v * scale + frac_v)
+}
+
+pub(crate) fn parse_dpr(value: &str) -> Result<Dpr> {
+    match parse_fixed(value, 2) {
+        Some(v) if (100..=400).contains(&v) => Ok(Dpr(v as u16)),
+        _ => Err(invalid("dpr")),
+    }
+}
+
+pub(crate) fn parse_fit(value: &str) -> Result<Fit> {
+    Ok(match value {
+        "cover" => Fit::Cover,
+        "contain" => Fit::Contain,
+        "scale-down" => Fit::ScaleDown,
+        "fill" => Fit::Fill,
+        "pad" => Fit::Pad,
+        _ => return Err(invalid("fit")),
+    })
+}
+
+pub(crate) fn parse_gravity(value: &str) -> Result<Gravity> {
+    if let Some((_, xh, yh)) = GRAVITY_NAMES.iter().find(|(n, _, _)| *n == value) {
+        return Ok(Gravity::Anchor {
+            x_halves: *xh,
+            y_halves: *yh,
+        });
+    }
+    let (x, y) = value.split_once(',').ok_or_else(|| invalid("gravity"))?;
+    let coord = |s: &str| match parse_fixed(s.trim(), 4) {
+        Some(v) if v <= 10_000 => Ok(v as u16),
+        _ => Err(invalid("gravity")),
+    };
+    Ok(Gravity::Focal {
+        x: coord(x)?,
+        y: coord(y)?,
+    })
+}
+
+pub(crate) fn parse_format(value: &str) -> Result<FormatParam> {
+    Ok(match value {
+        "jpeg" | "jpg" => FormatParam::Exact(OutputFormat::Jpeg),
+        "png" => FormatParam::Exact(OutputFormat::Png),
+        "webp" => FormatParam::Exact(OutputFormat::Webp),
+        "avif" => FormatParam::Exact(OutputFormat::Avif),
+        "gif" => FormatParam::Exact(OutputFormat::Gif),
+        "auto" => FormatParam::Auto,
+        "json" => FormatParam::Json,
+        _ => return Err(invalid("fmt")),
+    })
+}
+
+impl std::str::FromStr for Rgba {
+    type Err = String;
+
+    /// `RRGGBB` or `RRGGBBAA`, as `bg` takes it (for the allow-list of backgrounds).
+    fn from_str(s: &str) -> std::result::Result<Rgba, String> {
+        parse_color(s.trim()).map_err(|e| e.to_string())
+    }
+}
+
+pub(crate) fn parse_color(value: &str) -> Result<Rgba> {
+    let hex = value.strip_prefix('#').unwrap_or(value);
+    if !(hex.len() == 6 || hex.len() == 8) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("bg"));
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| invalid("bg"));
+    let alpha = if hex.len() == 8 { byte(6)? } else { 255 };
+    Ok(Rgba([byte(0)?, byte(2)?, byte(4)?, alpha]))
+}
+
+/// Which modern formats an `Accept` header lists: all that `fmt=auto` depends on, so it is
+/// part of the cache key instead of the raw header.
+
+impl Fit {
+    /// The canonical spelling, as the URL takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Cover => "cover",
+            Fit::Contain => "contain",
+            Fit::ScaleDown => "scale-down",
+            Fit::Fill => "fill",
+            Fit::Pad => "pad",
+        }
+    }
+}
+
+impl Gravity {
+    /// The canonical spelling: an anchor's name, or the focal point `X,Y` in shortest form.
+    pub fn canonical(self) -> String {
+        match self {
+            Gravity::Focal { x, y } => format!("{},{}", format_fraction(x), format_fraction(y)),
+            Gravity::Anchor { x_halves, y_halves } => GRAVITY_NAMES
+                .iter()
+                .find(|(_, xh, yh)| (*xh, *yh) == (x_halves, y_halves))
+                .map(|(n, _, _)| (*n).to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Dpr {
+    /// The canonical spelling: `1.5`, `2`.
+    pub fn canonical(self) -> String {
+        format_hundredths(self.0)
+    }
+}
+
+impl Rgba {
+    /// The canonical spelling: `rrggbbaa` in lower case.
+    pub fn hex(self) -> String {
+        let [r, g, b, a] = self.0;
+        format!("{r:02x}{g:02x}{b:02x}{a:02x}")
+    }
+}
+
+impl FormatParam {
+    /// The canonical spelling of `fmt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatParam::Exact(o) => o.name(),
+            FormatParam::Auto => "auto",
+            FormatParam::Json => "json",
+        }
+    }
+}
+
+/// The default background: opaque white.
+impl Default for Rgba {
+    fn default() -> Rgba {
+        Rgba::WHITE
+    }
+}
+
+/// The default ratio: 1.
+impl Default for Dpr {
+    fn default() -> Dpr {
+        Dpr::ONE
+    }
+}
