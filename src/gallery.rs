@@ -6,9 +6,9 @@
 //! pixels, and listing it again reads nothing but the store's index.
 
 use crate::error::{Error, Result};
+use crate::key::{encode_key, Key};
 use crate::pipeline::{self, SourceFormat};
-use crate::source::{Key, Listed};
-use crate::uploads::encode_key;
+use crate::source::Listed;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -115,7 +115,7 @@ pub fn link_expiry(now: u64, secs: u64) -> u64 {
 }
 
 /// Whether a listed key names an image by its extension (uploads always carry one).
-pub fn looks_like_image(key: &crate::source::Key) -> bool {
+pub fn looks_like_image(key: &Key) -> bool {
     let name = key.as_str().rsplit('/').next().unwrap_or("");
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     matches!(
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn only_images_are_listed() {
-        let k = |s: &str| crate::source::Key::parse(s).unwrap();
+        let k = |s: &str| Key::parse(s).unwrap();
         assert!(looks_like_image(&k("a/b.JPG")) && looks_like_image(&k("x.webp")));
         assert!(!looks_like_image(&k("notes.txt")) && !looks_like_image(&k("a.jpg/README")));
     }

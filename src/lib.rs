@@ -7,6 +7,7 @@
 //! - [`params`]: the query string parsed into typed [`params::Params`] (the URL contract).
 //! - [`pipeline`]: the synchronous core: probe, plan ([`pipeline::geometry`]), decode,
 //!   resize, encode. No I/O, no async.
+//! - [`key`]: [`key::Key`], the validated name of an original (a leaf).
 //! - [`source`]: where originals come from (a local folder; S3).
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
 //! - [`app`]: `handle(&AppState, Request) -> Response`, shared by every edge: the
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gallery;
+pub mod key;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod params;

@@ -3,9 +3,9 @@
 //! `Server-Timing` header and its one log line.
 
 use crate::error::Error;
+use crate::key::{content_disposition, Key};
 use crate::params::OutputFormat;
 use crate::pipeline::StageTimings;
-use crate::source::Key;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use std::time::{Duration, Instant};
@@ -234,7 +234,7 @@ pub(crate) fn download_name(key: &Key, format: Option<OutputFormat>) -> String {
 pub(crate) fn attach(mut resp: Response<Bytes>, filename: Option<String>) -> Response<Bytes> {
     if let Some(name) = filename {
         if resp.status() == StatusCode::OK {
-            if let Ok(v) = HeaderValue::from_str(&crate::source::content_disposition(&name)) {
+            if let Ok(v) = HeaderValue::from_str(&content_disposition(&name)) {
                 resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
             }
         }

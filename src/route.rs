@@ -2,8 +2,8 @@
 //! body each route may send (decided from the head, before a byte of the body is read).
 
 use crate::error::{Error, Result};
+use crate::key::Key;
 use crate::routes::uploads::local_grant;
-use crate::source::Key;
 use crate::state::AppState;
 use http::{Method, Request};
 

@@ -4,11 +4,11 @@
 //! the URL is a presigned S3 PUT that pins the content type and length; with the local folder
 //! it is imgfn's own `PUT /_/uploads/<key>`, authorised by an HMAC over the same terms.
 //! The server picks the key; the client only says what it will send. Everything here is
-//! pure: the handler in `app` does the I/O.
+//! pure: the handlers in `routes::uploads` do the I/O.
 
 use crate::error::{Error, Result};
+use crate::key::{encode_key, Key};
 use crate::signing::mac;
-use crate::source::Key;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::Mac;
@@ -311,17 +311,6 @@ impl LocalSigner {
         }
         Ok(grant)
     }
-}
-
-/// Percent-encode a key for a URL path: everything but unreserved characters and `/`.
-pub fn encode_key(key: &Key) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'/');
-    percent_encoding::utf8_percent_encode(key.as_str(), KEEP).to_string()
 }
 
 #[cfg(test)]

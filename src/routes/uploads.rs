@@ -2,8 +2,8 @@
 //! locally signed one), `PUT /_/uploads/<key>` receives a local upload.
 
 use crate::error::{Error, Result};
+use crate::key::{encode_key, Key};
 use crate::respond::{header_str, json_response, Trace};
-use crate::source::Key;
 use crate::state::{unix_now, AppState};
 use crate::uploads::{self, LocalGrant, UploadRequest};
 use bytes::Bytes;
@@ -116,7 +116,7 @@ pub(crate) async fn local_upload(
         StatusCode::CREATED,
         &serde_json::json!({ "key": grant.key.as_str(), "bytes": grant.bytes }),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("/{}", uploads::encode_key(&grant.key))) {
+    if let Ok(v) = HeaderValue::from_str(&format!("/{}", encode_key(&grant.key))) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)

@@ -3,8 +3,9 @@
 //! The root is canonicalised once at start-up; every key is resolved (symlinks included) and
 //! must still lie under it, so neither `..` nor a symlink can reach outside the folder.
 
-use super::{too_large, Key, Listed, Listing, Stat};
+use super::{too_large, Listed, Listing, Stat};
 use crate::error::{Error, Result};
+use crate::key::Key;
 use bytes::Bytes;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,9 @@
 //! `s3:ListBucket`: the SAM template grants it), denied → `Forbidden`, throttling, 5xx and
 //! connection failures → `Upstream`, timeouts → `UpstreamTimeout`.
 
-use super::{content_disposition, too_large, Key, Listed, Listing, Stat};
+use super::{too_large, Listed, Listing, Stat};
 use crate::error::{Error, Result};
+use crate::key::{content_disposition, Key};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use bytes::Bytes;

@@ -2,8 +2,9 @@
 //! SDK. `S3Source` has no value, so every method is unreachable and the compiler proves it;
 //! `from_config` refuses a bucket instead.
 
-use super::{Key, Listing, Stat};
+use super::{Listing, Stat};
 use crate::error::Result;
+use crate::key::Key;
 use bytes::Bytes;
 use std::time::Duration;
 
