@@ -3,7 +3,7 @@
 //! accepts must round-trip through its canonical form (the cache key).
 #![no_main]
 
-use imgfn::params::{Accepted, Params};
+use imgfn::params::{Accepted, ImageRequest};
 use imgfn::signing::{transformation_query, SigningKeys};
 use imgfn::key::Key;
 use libfuzzer_sys::fuzz_target;
@@ -12,11 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(p) = Params::parse(Some(text)) {
-        let again = Params::parse(Some(&p.to_string())).expect("canonical form parses");
+    if let Ok(p) = ImageRequest::parse(Some(text)) {
+        let again = ImageRequest::parse(Some(&p.to_string())).expect("canonical form parses");
         assert_eq!(p, again);
     }
-    let _ = Params::parse(transformation_query(Some(text)).as_deref());
+    let _ = ImageRequest::parse(transformation_query(Some(text)).as_deref());
     if let Ok(k) = Key::from_uri_path(text) {
         let key = k.as_str();
         assert!(!key.split('/').any(|s| s == ".." || s == "." || s.is_empty()));
