@@ -10,7 +10,8 @@
 #     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint
 # Every run uses free loopback ports and fresh keys, and checks that the servers it started
 # are the ones answering. Safe to re-run; installs are skipped when present. Extra arguments
-# go to `cargo test`.
+# go to `cargo test`. Plain `cargo test` runs the tests that need none of these and skips the
+# others loudly; here every tier runs, and a skipped test is a failure (IMGFN_TEST_REQUIRE_ALL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -110,6 +111,9 @@ for i in $(seq 1 150); do
   sleep 1
 done
 
+# Every tier's tools are running now: a test that would skip for want of one fails instead
+# (tests/api/support/tier.rs), so this command cannot pass having silently tested less.
+export IMGFN_TEST_REQUIRE_ALL=1
 if [ "${TEST_RUNNER:-}" = nextest ]; then
   # The same suite, one process per test (the turn locks are files, so they still hold).
   command -v cargo-nextest >/dev/null || die "TEST_RUNNER=nextest: cargo install cargo-nextest"

@@ -369,6 +369,7 @@ fn gallery_config(mut config: Config) -> Config {
 
 #[tokio::test]
 async fn gallery_in_chromium_over_s3() {
+    crate::needs!(Garage, Chromium, Avifdec);
     let _one = crate::support::turn("browser").await;
     let s3 = S3Env::new("browser").await;
     for f in SEED {
@@ -382,6 +383,7 @@ async fn gallery_in_chromium_over_s3() {
 
 #[tokio::test]
 async fn gallery_in_chromium_over_a_folder() {
+    crate::needs!(Chromium, Avifdec);
     let _one = crate::support::turn("browser").await;
     let root = tempdir();
     for f in SEED {

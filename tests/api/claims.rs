@@ -338,6 +338,7 @@ fn patient_client(secs: u64) -> reqwest::Client {
 
 #[tokio::test]
 async fn signatures_are_checked_before_any_io() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("sig-before-io").await;
     s3.put_fixture("small.jpg").await;
     let proxy = Proxy::before_garage().await;
@@ -393,6 +394,7 @@ async fn signatures_are_checked_before_any_io() {
 
 #[tokio::test]
 async fn an_s3_stall_mid_body_gives_504_within_the_timeout() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("stall-mid-body").await;
     s3.put_fixture("large.jpg").await; // 4.4 MB: the proxy lets the head and 64 KiB through
     let proxy = Proxy::before_garage().await;
@@ -587,6 +589,7 @@ async fn assert_redirects_to(r: &Reply, expected: &[u8]) {
 #[tokio::test]
 #[ignore = "cargo lambda watch loses BUFFERED responses intermittently; run by hand"]
 async fn buffered_invoke_mode_sends_binary_bodies_within_its_default_budget() {
+    crate::needs!(Garage, CargoLambda);
     let _turn = crate::support::turn("lambda-claims").await;
     let s3 = S3Env::new("lambda-buffered").await;
     for f in ["small.jpg", "alpha-small.png"] {
@@ -647,6 +650,7 @@ async fn buffered_invoke_mode_sends_binary_bodies_within_its_default_budget() {
 
 #[tokio::test]
 async fn response_stream_mode_has_a_20_mib_default_budget() {
+    crate::needs!(Garage, CargoLambda);
     let _turn = crate::support::turn("lambda-claims").await;
     let s3 = S3Env::new("lambda-stream").await;
     let at = jpeg_of_len(STREAM_RESPONSE_BUDGET);
@@ -706,6 +710,7 @@ fn template_bucket_cors(field: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_template_cors_rule_allows_what_an_upload_grant_asks_browsers_to_send() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("cors-grant").await;
     let mut config = s3.config();
     config.upload_token = Some(TOKEN.parse().unwrap());

@@ -41,6 +41,7 @@ impl Drop for Stopper {
 
 #[tokio::test]
 async fn store_outage_fails_fast_and_recovers() {
+    crate::needs!(Garage);
     let env = garage("start");
     let _stop = Stopper;
     let var = |name: &str| {

@@ -189,6 +189,7 @@ async fn signed_deployments_list_signed_thumbnails() {
 
 #[tokio::test]
 async fn bucket_listing_is_opt_in_and_paginates_with_ranged_reads() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("gallery").await;
     for f in ["large.jpg", "small.jpg", "alpha-small.png", "orient-6.jpg"] {
         s3.put_fixture(f).await;
@@ -309,6 +310,7 @@ async fn download_names_the_file() {
 
 #[tokio::test]
 async fn big_originals_redirect_to_a_presigned_download() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("download").await;
     s3.put_fixture("medium.jpg").await;
     let mut config = s3.config();

@@ -55,6 +55,7 @@ const BROWSER_ACCEPT: &str = "image/avif,image/webp,image/apng,image/svg+xml,ima
 
 #[tokio::test]
 async fn binary_bodies_arrive_byte_identical() {
+    crate::needs!(LambdaEmulator, Garage);
     let l = Lambda::new().await;
     let paths = [
         ("/small.jpg?w=120&fmt=jpeg", "image/jpeg"),
@@ -87,6 +88,7 @@ async fn binary_bodies_arrive_byte_identical() {
 
 #[tokio::test]
 async fn query_parameters_and_keys_arrive_intact() {
+    crate::needs!(LambdaEmulator, Garage);
     let l = Lambda::new().await;
     // Every parameter shows in the output: pad (not fill) leaves bands of the percent-encoded
     // `bg` beside the 67x45 photo, and the bytes are the local server's.
@@ -120,6 +122,7 @@ async fn query_parameters_and_keys_arrive_intact() {
 
 #[tokio::test]
 async fn errors_arrive_with_their_status_and_json() {
+    crate::needs!(LambdaEmulator, Garage);
     let l = Lambda::new().await;
     for (path, status, code) in [
         ("/nope.jpg?w=10", 404, "not_found"),
@@ -138,6 +141,7 @@ async fn errors_arrive_with_their_status_and_json() {
 
 #[tokio::test]
 async fn outputs_above_the_budget_redirect_to_s3() {
+    crate::needs!(LambdaEmulator, Garage);
     // scripts/test.sh runs the Lambda with IMGFN_MAX_RESPONSE_BYTES=200000.
     let l = Lambda::new().await;
     let path = "/medium.jpg?w=1500&fmt=png";
@@ -157,6 +161,7 @@ async fn outputs_above_the_budget_redirect_to_s3() {
 
 #[tokio::test]
 async fn uploads_through_the_function_url_go_straight_to_s3() {
+    crate::needs!(LambdaEmulator, Garage);
     let l = Lambda::new().await;
     // scripts/test.sh gives the function a fresh token each run.
     let bearer = || format!("Bearer {}", required_env("IMGFN_TEST_LAMBDA_UPLOAD_TOKEN"));

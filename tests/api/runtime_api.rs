@@ -217,6 +217,7 @@ fn header<'a>(resp: &'a Value, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn buffered_responses_carry_binary_bodies_as_base64_within_the_default_budget() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("runtime-api").await;
     for f in ["small.jpg", "alpha-small.png"] {
         s3.put_fixture(f).await;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn serves_originals_from_s3() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("serve").await;
     s3.put_fixture("small.jpg").await;
     s3.put(
@@ -36,6 +37,7 @@ async fn serves_originals_from_s3() {
 
 #[tokio::test]
 async fn replaced_original_is_served_after_revalidation() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("replace").await;
     s3.put(
         "photo.jpg",
@@ -70,6 +72,7 @@ async fn replaced_original_is_served_after_revalidation() {
 
 #[tokio::test]
 async fn size_limit_is_checked_before_reading() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("limit").await;
     s3.put_fixture("small.jpg").await;
     let mut config = s3.config();
@@ -84,6 +87,7 @@ async fn size_limit_is_checked_before_reading() {
 
 #[tokio::test]
 async fn denied_access_is_403() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("denied").await;
     s3.put_fixture("small.jpg").await;
     // Same server, a key the server does not know: S3 answers 403.
@@ -99,6 +103,7 @@ async fn denied_access_is_403() {
 
 #[tokio::test]
 async fn dead_store_fails_fast_with_502() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("dead").await;
     let dead = S3Env::source_at("http://127.0.0.1:9", &s3.bucket, 2000).await; // discard port: refused
     let app = TestApp::spawn_source(s3.config(), dead).await;
@@ -114,6 +119,7 @@ async fn dead_store_fails_fast_with_502() {
 
 #[tokio::test]
 async fn stalled_store_times_out_with_504() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("stalled").await;
     s3.put_fixture("small.jpg").await;
     // The real store behind a proxy that, at first, accepts connections and never answers.
@@ -155,6 +161,7 @@ async fn stalled_store_times_out_with_504() {
 
 #[tokio::test]
 async fn oversized_outputs_redirect_to_a_presigned_get() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("offload").await;
     s3.put_fixture("medium.jpg").await;
     let mut config = s3.config();
@@ -203,6 +210,7 @@ async fn oversized_outputs_redirect_to_a_presigned_get() {
 
 #[tokio::test]
 async fn missing_keys_are_remembered_briefly() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("negative").await;
     let photo = std::fs::read(testdata().join("small.jpg")).unwrap();
     // Remembered as missing for the TTL: one store call per key, not one per request.

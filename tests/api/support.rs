@@ -1,4 +1,5 @@
-//! Test support: boot the real server on port 0, fetch, decode and compare pixels.
+//! Test support: boot the real server on port 0, fetch, decode and compare pixels; the
+//! tiers of tools a test may need (`tier`, `crate::needs!`).
 
 use image::{DynamicImage, GenericImageView};
 use imgfn::app::AppState;
@@ -7,6 +8,8 @@ use imgfn::source::Source;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub mod tier;
 
 /// A turn held across processes: tests that must not overlap (one Lambda emulator, one
 /// browser, the timing-bound hostile tests) take an exclusive `flock` on a file under the
@@ -36,6 +39,14 @@ pub async fn turn(name: &str) -> Turn {
     .expect("turn")
 }
 
+/// The source a config names (its bucket, else its folder), built the way `main` builds it:
+/// the one place tests construct a `Source` from settings.
+pub async fn open_source(config: &Config) -> Source {
+    Source::open(imgfn::state::source_spec(config))
+        .await
+        .unwrap_or_else(|e| panic!("open the source: {e}"))
+}
+
 pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
@@ -52,7 +63,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
-        let source = imgfn::source::from_config(&config).await.expect("source");
+        let source = open_source(&config).await;
         Self::spawn_source(config, source).await
     }
 

@@ -117,6 +117,7 @@ async fn resize_matches_an_independent_reference() {
 
 #[tokio::test]
 async fn every_output_format_has_its_magic_and_decodes() {
+    crate::needs!(Avifdec);
     let app = TestApp::spawn().await;
     let cases: [(&str, &str, &[u8], usize); 5] = [
         ("jpeg", "image/jpeg", &[0xFF, 0xD8, 0xFF], 0),
@@ -158,6 +159,7 @@ async fn quality_changes_lossy_output() {
 
 #[tokio::test]
 async fn fmt_auto_negotiates_from_accept() {
+    crate::needs!(Avifdec);
     let app = TestApp::spawn().await;
     let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
     let old_safari = "image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
@@ -315,6 +317,7 @@ async fn animated_gif_gives_its_first_frame() {
 
 #[tokio::test]
 async fn metadata_is_never_copied() {
+    crate::needs!(Avifdec);
     use crate::metadata::{
         contains, exif_tiff, jpeg_with_metadata, metadata_blocks, png_with_metadata,
         webp_with_exif, MARKER,

@@ -233,6 +233,7 @@ async fn a_malformed_upload_is_refused_on_first_view_not_at_upload() {
 
 #[tokio::test]
 async fn presigned_s3_put_pins_type_and_length() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("upload").await;
     let mut config = s3.config();
     config.upload_token = Some(TOKEN.parse().unwrap());
@@ -305,6 +306,7 @@ async fn presigned_s3_put_pins_type_and_length() {
 
 #[tokio::test]
 async fn local_put_endpoint_does_not_exist_with_s3() {
+    crate::needs!(Garage);
     let s3 = S3Env::new("no-local-put").await;
     let mut config = s3.config();
     config.upload_token = Some(TOKEN.parse().unwrap());
