@@ -8,7 +8,8 @@ use crate::support::{open_source, tempdir, S3Env};
 use bytes::Bytes;
 use imgfn::config::Config;
 use imgfn::error::Error;
-use imgfn::source::{Key, Source};
+use imgfn::key::Key;
+use imgfn::source::Source;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -61,48 +62,46 @@ impl Backend {
         }
     }
 
-    /// Store a new original the way this backend's uploads do, never replacing one: the
-    /// folder's `write_new`; on S3 a presigned PUT (`If-None-Match: *`) sent by the client.
+    /// Store a new original the way this source takes uploads, never replacing one: through
+    /// imgfn (`write_new`) when it `takes_uploads`, else a presigned PUT (`If-None-Match: *`)
+    /// that the client sends to the store.
     async fn create(&self, key: &Key, content_type: &str, bytes: &[u8]) -> Result<(), String> {
-        match &self.store {
-            Store::Folder(_) => {
-                self.source
-                    .write_new(key, Bytes::copy_from_slice(bytes))
-                    .await
-                    .map_err(|e| e.to_string())
+        if self.source.takes_uploads() {
+            return self
+                .source
+                .write_new(key, Bytes::copy_from_slice(bytes))
+                .await
+                .map_err(|e| e.to_string());
+        }
+        let (url, headers) = self
+            .source
+            .presign_put(
+                key,
+                content_type,
+                bytes.len() as u64,
+                Duration::from_secs(60),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        // Never replacing is asked of the store by a condition the client cannot drop.
+        assert!(
+            headers.contains(&("if-none-match".into(), "*".into())),
+            "{headers:?}"
+        );
+        assert!(
+            url.contains("if-none-match"),
+            "If-None-Match is not signed: {url}"
+        );
+        let mut req = reqwest::Client::new().put(url).body(bytes.to_vec());
+        for (name, value) in headers {
+            if name != "content-length" {
+                req = req.header(name, value);
             }
-            Store::Bucket(_) => {
-                let (url, headers) = self
-                    .source
-                    .presign_put(
-                        key,
-                        content_type,
-                        bytes.len() as u64,
-                        Duration::from_secs(60),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                // Never replacing is asked of the store by a condition the client cannot drop.
-                assert!(
-                    headers.contains(&("if-none-match".into(), "*".into())),
-                    "{headers:?}"
-                );
-                assert!(
-                    url.contains("if-none-match"),
-                    "If-None-Match is not signed: {url}"
-                );
-                let mut req = reqwest::Client::new().put(url).body(bytes.to_vec());
-                for (name, value) in headers {
-                    if name != "content-length" {
-                        req = req.header(name, value);
-                    }
-                }
-                let resp = req.send().await.map_err(|e| e.to_string())?;
-                match resp.status().as_u16() {
-                    200 => Ok(()),
-                    status => Err(format!("S3 answered {status}")),
-                }
-            }
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        match resp.status().as_u16() {
+            200 => Ok(()),
+            status => Err(format!("the store answered {status}")),
         }
     }
 

@@ -184,7 +184,7 @@ fn parse_requests(mut bytes: &[u8], out: &mut Vec<SeenRequest>) {
 }
 
 /// The test bucket's source for `s3`'s prefix, reached through `proxy`, built as
-/// `imgfn::source::from_config` builds it (revalidation and not-found TTL of `config`).
+/// `support::open_source` opens it (revalidation and not-found TTL of `config`).
 pub fn s3_source_via(
     endpoint: &str,
     s3: &S3Env,
