@@ -26,6 +26,18 @@ impl Default for EncodeOptions {
     }
 }
 
+/// Bytes an encoder works with per output pixel, beyond its input (libwebp's YUV and ARGB
+/// pictures; rav1e's 16-bit planes and reference frames; the GIF quantiser's RGBA copy).
+pub fn bytes_per_pixel(format: OutputFormat) -> u64 {
+    match format {
+        OutputFormat::Jpeg => 2,
+        OutputFormat::Png => 5,
+        OutputFormat::Gif => 6,
+        OutputFormat::Webp => 8,
+        OutputFormat::Avif => 24,
+    }
+}
+
 /// Encode `p` as `format` at `quality` (1..=100; ignored by PNG and GIF).
 pub fn encode(
     p: &Pixels,

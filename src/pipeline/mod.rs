@@ -1,7 +1,10 @@
-//! The synchronous image core: probe → plan → decode → resize → orient → pad/flatten → encode.
+//! The synchronous image core: probe → plan → decode → steps → encode.
 //!
-//! Nothing here knows about HTTP, async or storage; `render` is a plain function of bytes and
-//! params, so the CLI, the server and the benches all run the very same code.
+//! [`prepare`] makes a [`Plan`] from the header and the request (every limit checked, the
+//! memory weighed); [`run`] decodes, runs the plan's [`Step`]s (resize, orient, pad,
+//! flatten: one file each in `steps/`) and encodes, timing each by name. Nothing here knows
+//! about HTTP, async or storage; `render` is a plain function of bytes and params, so the
+//! CLI, the server and the benches all run the very same code.
 
 pub mod decode;
 pub mod encode;
@@ -9,16 +12,24 @@ pub mod geometry;
 mod gif_frames;
 pub mod jpeg_dc;
 pub mod jpeg_header;
+pub mod orientation;
+pub mod plan;
 pub mod resize;
+pub mod steps;
+pub mod timings;
 
 pub use decode::{probe, SourceFormat, SourceInfo};
 pub use encode::EncodeOptions;
-pub use geometry::{plan, Orientation, Plan, Rect};
+pub use geometry::{layout, Layout, Rect};
+pub use orientation::Orientation;
+pub use plan::{prepare, Plan};
+pub use steps::Step;
+pub use timings::Timings;
 
 use crate::error::{Error, Result};
-use crate::params::{OutputFormat, Params};
+use crate::params::{OutputFormat, Transform};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An 8-bit RGB or RGBA image, rows packed without padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +89,10 @@ impl Limits {
         Ok(())
     }
 
-    /// Refuse a plan whose output has too many pixels (before any decoding).
-    pub fn check_plan(&self, plan: &Plan) -> Result<()> {
-        if plan.output_pixels() > self.max_output_pixels {
-            let (w, h) = plan.canvas;
+    /// Refuse a layout whose output has too many pixels (before any decoding).
+    pub fn check_layout(&self, layout: &Layout) -> Result<()> {
+        if layout.output_pixels() > self.max_output_pixels {
+            let (w, h) = layout.canvas;
             return Err(Error::limit(
                 "max_output_pixels",
                 format!(
@@ -94,9 +105,9 @@ impl Limits {
     }
 
     /// Refuse work the chosen encoder makes too slow.
-    fn check_format(&self, plan: &Plan, format: OutputFormat) -> Result<()> {
-        if format == OutputFormat::Avif && plan.output_pixels() > self.max_avif_pixels {
-            let (w, h) = plan.canvas;
+    fn check_format(&self, layout: &Layout, format: OutputFormat) -> Result<()> {
+        if format == OutputFormat::Avif && layout.output_pixels() > self.max_avif_pixels {
+            let (w, h) = layout.canvas;
             return Err(Error::limit(
                 "max_avif_pixels",
                 format!(
@@ -107,96 +118,6 @@ impl Limits {
         }
         Ok(())
     }
-}
-
-/// A render decided from the header and the request before any pixel is decoded: the plan,
-/// the decode scale and what the whole render will allocate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Job {
-    pub plan: Plan,
-    /// The region of the stored (not yet oriented) pixels to use.
-    pub crop: Rect,
-    /// The resized size in stored orientation.
-    pub size: (u32, u32),
-    /// DCT scale denominator of the decode (1 unless JPEG).
-    pub shrink: u32,
-    /// Bytes the render allocates at its peak, estimated generously.
-    pub memory: u64,
-}
-
-/// Bytes an encoder works with per output pixel, beyond its input (libwebp's YUV and ARGB
-/// pictures; rav1e's 16-bit planes and reference frames; the GIF quantiser's RGBA copy).
-fn encoder_bytes_per_pixel(format: OutputFormat) -> u64 {
-    match format {
-        OutputFormat::Jpeg => 2,
-        OutputFormat::Png => 5,
-        OutputFormat::Gif => 6,
-        OutputFormat::Webp => 8,
-        OutputFormat::Avif => 24,
-    }
-}
-
-/// Plan a render and weigh it: every limit is checked here, before any decoding.
-pub fn prepare(
-    info: &SourceInfo,
-    params: &Params,
-    format: OutputFormat,
-    limits: &Limits,
-) -> Result<Job> {
-    limits.check_source(info)?;
-    let plan = plan(info.display_size(), params, limits.max_output_side)?;
-    limits.check_plan(&plan)?;
-    limits.check_format(&plan, format)?;
-    // Work in stored pixels: crop and resize first, rotate the small result last.
-    let o = info.orientation;
-    let crop = o.crop_to_stored(plan.crop, info.stored);
-    let size = if o.swaps_axes() {
-        (plan.size.1, plan.size.0)
-    } else {
-        plan.size
-    };
-    let shrink = match info.format {
-        SourceFormat::Jpeg => decode::jpeg_shrink((crop.w, crop.h), size),
-        _ => 1,
-    };
-    let px = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
-    let out = px(plan.canvas);
-    // The resizer's intermediate (output width by the decoded crop height) and, for a large
-    // reduction, the box-filtered image Lanczos3 starts from.
-    let crop_h = (crop.h / f64::from(shrink)).ceil() as u64 + 1;
-    let decoded_crop = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: crop.w / f64::from(shrink),
-        h: crop.h / f64::from(shrink),
-    };
-    let scratch = match resize::preshrink(decoded_crop, size) {
-        Some(mid) => px(mid) * 4 + u64::from(mid.0) * crop_h * 4,
-        None => u64::from(size.0) * crop_h * 4,
-    };
-    let memory = info.decode_bytes(shrink)
-        + scratch
-        + px(size) * 4
-        // One oriented, padded or flattened copy at a time, then the encoder's working set.
-        + out * 4
-        + out * encoder_bytes_per_pixel(format);
-    if memory > limits.max_render_bytes {
-        return Err(Error::limit(
-            "max_render_memory",
-            format!(
-                "this image would need about {} MiB to process; at most {} MiB are allowed",
-                memory >> 20,
-                limits.max_render_bytes >> 20
-            ),
-        ));
-    }
-    Ok(Job {
-        plan,
-        crop,
-        size,
-        shrink,
-        memory,
-    })
 }
 
 /// The text of a panic's payload (`panic!` with a message, or libjpeg's error as unwound).
@@ -253,63 +174,50 @@ pub struct Settings {
 pub fn render(
     bytes: &[u8],
     info: &SourceInfo,
-    params: &Params,
+    params: &Transform,
     format: OutputFormat,
     settings: &Settings,
     resizer: &mut fast_image_resize::Resizer,
 ) -> Result<Rendered> {
-    let job = prepare(info, params, format, &settings.limits)?;
-    guard("render", || {
-        render_job(bytes, info, &job, params, format, settings, resizer)
-    })
+    let plan = prepare(info, params, format, &settings.limits)?;
+    guard("render", || run(bytes, info, &plan, settings, resizer))
 }
 
-/// Run a prepared job: decode, resize, orient, pad, encode.
+/// [`run`], for callers that still pass the request beside its plan (`params` and `format`
+/// are in the plan already).
 pub fn render_job(
     bytes: &[u8],
     info: &SourceInfo,
-    job: &Job,
-    params: &Params,
+    plan: &Plan,
+    _params: &Transform,
     format: OutputFormat,
+    settings: &Settings,
+    resizer: &mut fast_image_resize::Resizer,
+) -> Result<Rendered> {
+    debug_assert_eq!(format, plan.format);
+    run(bytes, info, plan, settings, resizer)
+}
+
+/// Run a plan: decode, each of its steps, encode; each timed by name.
+pub fn run(
+    bytes: &[u8],
+    info: &SourceInfo,
+    plan: &Plan,
     settings: &Settings,
     resizer: &mut fast_image_resize::Resizer,
 ) -> Result<Rendered> {
     let limits = &settings.limits;
-    let (plan, crop, size) = (&job.plan, job.crop, job.size);
-    let o = info.orientation;
-    let t = Instant::now();
-    let decoded = decode::decode_with(bytes, info, job.shrink, !settings.force_libjpeg)?;
-    let decode_time = t.elapsed();
-
-    let t = Instant::now();
-    // The decoder may have shrunk the image (DCT scaling rounds sizes up): rescale the crop.
-    let (sx, sy) = (
-        f64::from(decoded.width) / f64::from(info.stored.0),
-        f64::from(decoded.height) / f64::from(info.stored.1),
-    );
-    let crop = Rect {
-        x: crop.x * sx,
-        y: crop.y * sy,
-        w: (crop.w * sx).min(f64::from(decoded.width)),
-        h: (crop.h * sy).min(f64::from(decoded.height)),
-    };
-    let resized = resize::resize(resizer, decoded, crop, size)?;
-    let oriented = resize::orient(resized, o)?;
-    let bg = params.background();
-    let padded = resize::pad(oriented, plan.canvas, plan.offset, bg);
-    let ready = if format.supports_alpha() {
-        padded
-    } else {
-        // Formats without alpha get transparent areas composited over an opaque `bg`.
-        let mut opaque = bg;
-        opaque.0[3] = 255;
-        resize::flatten(padded, opaque)
-    };
-    let resize_time = t.elapsed();
-
-    let t = Instant::now();
-    let bytes = encode::encode(&ready, format, params.quality_for(format), settings.encode)?;
-    let encode_time = t.elapsed();
+    let mut timings = Timings::default();
+    let mut px = timings.time(timings::DECODE, || {
+        decode::decode_with(bytes, info, plan.shrink, !settings.force_libjpeg)
+    })?;
+    let mut cx = steps::Context { resizer };
+    for step in plan.steps() {
+        px = timings.time(step.name(), || step.run(px, &mut cx))?;
+    }
+    let bytes = timings.time(timings::ENCODE, || {
+        encode::encode(&px, plan.format, plan.quality, settings.encode)
+    })?;
     if bytes.len() as u64 > limits.max_output_bytes {
         return Err(Error::limit(
             "max_output_bytes",
@@ -320,16 +228,15 @@ pub fn render_job(
             ),
         ));
     }
-
     Ok(Rendered {
         bytes,
-        format,
-        width: ready.width,
-        height: ready.height,
+        format: plan.format,
+        width: px.width,
+        height: px.height,
         timings: StageTimings {
-            decode: decode_time,
-            resize: resize_time,
-            encode: encode_time,
+            decode: timings.total_of(&[timings::DECODE]),
+            resize: timings.steps_total(),
+            encode: timings.total_of(&[timings::ENCODE]),
         },
     })
 }
@@ -428,46 +335,42 @@ mod properties {
             alpha in any::<bool>(),
             q in query(),
         ) {
-            let params = Params::parse(Some(&q)).expect("generated queries are valid");
+            let request = crate::params::ImageRequest::parse(Some(&q)).expect("generated queries are valid");
+            let params = request.transform.clone();
             let limits = Limits { max_output_side: 1000, ..Limits::default() };
             let bytes = png(sw, sh, alpha);
             let info = probe(&bytes).expect("probe");
-            let Ok(plan) = plan(info.display_size(), &params, limits.max_output_side) else {
+            let Ok(layout) = layout(info.display_size(), &params, limits.max_output_side) else {
                 // Refused plans must be over a limit, never something else.
-                let err = plan(info.display_size(), &params, limits.max_output_side).unwrap_err();
+                let err = layout(info.display_size(), &params, limits.max_output_side).unwrap_err();
                 prop_assert_eq!(err.status(), 422);
                 return Ok(());
             };
-            prop_assert!(plan.canvas.0 <= 1000 && plan.canvas.1 <= 1000);
-            prop_assert!(plan.size.0 <= plan.canvas.0 && plan.size.1 <= plan.canvas.1);
-            let crop = plan.crop;
+            prop_assert!(layout.canvas.0 <= 1000 && layout.canvas.1 <= 1000);
+            prop_assert!(layout.size.0 <= layout.canvas.0 && layout.size.1 <= layout.canvas.1);
+            let crop = layout.crop;
             prop_assert!(crop.x >= 0.0 && crop.y >= 0.0);
             prop_assert!(crop.x + crop.w <= f64::from(sw) + 1e-6 && crop.y + crop.h <= f64::from(sh) + 1e-6);
-            let format = match params.format {
-                Some(crate::params::FormatParam::Exact(f)) => f,
+            let format = match request.output {
+                crate::params::Output::Exact(f) => f,
                 _ => OutputFormat::Png,
             };
             let settings = Settings { limits, ..Settings::default() };
             let out = render(&bytes, &info, &params, format, &settings, &mut fast_image_resize::Resizer::new())
                 .expect("render");
-            prop_assert_eq!((out.width, out.height), plan.canvas);
+            prop_assert_eq!((out.width, out.height), layout.canvas);
             let decoded = image::load_from_memory(&out.bytes).expect("decodable");
-            prop_assert_eq!((decoded.width(), decoded.height()), plan.canvas);
+            prop_assert_eq!((decoded.width(), decoded.height()), layout.canvas);
         }
 
         /// The parser never panics, and what it accepts round-trips through the canonical form.
         #[test]
         fn parser_is_total_and_canonical(raw in "[a-z=&%0-9.,#-]{0,40}") {
-            if let Ok(p) = Params::parse(Some(&raw)) {
-                let again = Params::parse(Some(&p.to_string())).expect("canonical form parses");
+            if let Ok(p) = crate::params::ImageRequest::parse(Some(&raw)) {
+                let again = crate::params::ImageRequest::parse(Some(&p.to_string())).expect("canonical form parses");
                 prop_assert_eq!(p, again);
             }
         }
 
-        #[test]
-        fn generated_queries_round_trip(q in query()) {
-            let p = Params::parse(Some(&q)).expect("valid");
-            prop_assert_eq!(Params::parse(Some(&p.to_string())).expect("canonical"), p);
-        }
     }
 }

@@ -1,12 +1,11 @@
-//! Pixel steps between decode and encode: SIMD resize (with crop), orientation, pad, flatten.
+//! The resize core: SIMD crop and resize (the `resize` step runs it; see `steps/`).
 //!
 //! The resize is `fast_image_resize` with Lanczos3. RGBA is resized premultiplied (the
 //! crate's default `mul_div_alpha`), so transparent pixels never bleed dark fringes.
 
-use super::geometry::{Orientation, Rect};
+use super::geometry::Rect;
 use super::Pixels;
 use crate::error::{Error, Result};
-use crate::params::Rgba;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
@@ -90,110 +89,6 @@ fn convolve(
     })
 }
 
-/// Turn stored pixels into displayed pixels (rotation and flips of the EXIF orientation).
-pub fn orient(p: Pixels, o: Orientation) -> Result<Pixels> {
-    use image::imageops;
-    if o == Orientation::NORMAL {
-        return Ok(p);
-    }
-    fn apply<P: image::Pixel + 'static>(
-        img: image::ImageBuffer<P, Vec<P::Subpixel>>,
-        o: u8,
-    ) -> image::ImageBuffer<P, Vec<P::Subpixel>> {
-        match o {
-            2 => imageops::flip_horizontal(&img),
-            3 => imageops::rotate180(&img),
-            4 => imageops::flip_vertical(&img),
-            5 => imageops::flip_horizontal(&imageops::rotate90(&img)),
-            6 => imageops::rotate90(&img),
-            7 => imageops::flip_vertical(&imageops::rotate90(&img)),
-            8 => imageops::rotate270(&img),
-            _ => img,
-        }
-    }
-    let bad = || Error::Internal("orient: buffer size mismatch".into());
-    let (buf, width, height) = if p.alpha {
-        let out = apply(
-            image::RgbaImage::from_raw(p.width, p.height, p.buf).ok_or_else(bad)?,
-            o.exif(),
-        );
-        let (w, h) = out.dimensions();
-        (out.into_raw(), w, h)
-    } else {
-        let out = apply(
-            image::RgbImage::from_raw(p.width, p.height, p.buf).ok_or_else(bad)?,
-            o.exif(),
-        );
-        let (w, h) = out.dimensions();
-        (out.into_raw(), w, h)
-    };
-    Ok(Pixels {
-        buf,
-        width,
-        height,
-        alpha: p.alpha,
-    })
-}
-
-/// Place `p` at `offset` on a `canvas` filled with `bg` (for `fit=pad`).
-pub fn pad(p: Pixels, canvas: (u32, u32), offset: (u32, u32), bg: Rgba) -> Pixels {
-    if canvas == (p.width, p.height) {
-        return p;
-    }
-    let alpha = p.alpha || !bg.is_opaque();
-    let channels = if alpha { 4 } else { 3 };
-    let src_channels = if p.alpha { 4 } else { 3 };
-    let fill = &bg.0[..channels];
-    let mut buf: Vec<u8> = fill
-        .iter()
-        .copied()
-        .cycle()
-        .take(canvas.0 as usize * canvas.1 as usize * channels)
-        .collect();
-    let row_len = canvas.0 as usize * channels;
-    for y in 0..p.height as usize {
-        let src_row =
-            &p.buf[y * p.width as usize * src_channels..][..p.width as usize * src_channels];
-        let dst_start = (y + offset.1 as usize) * row_len + offset.0 as usize * channels;
-        let dst_row = &mut buf[dst_start..dst_start + p.width as usize * channels];
-        if channels == src_channels {
-            dst_row.copy_from_slice(src_row);
-        } else {
-            // RGB image on a translucent background: opaque pixels.
-            for (d, s) in dst_row.chunks_exact_mut(4).zip(src_row.chunks_exact(3)) {
-                d[..3].copy_from_slice(s);
-                d[3] = 255;
-            }
-        }
-    }
-    Pixels {
-        buf,
-        width: canvas.0,
-        height: canvas.1,
-        alpha,
-    }
-}
-
-/// Composite RGBA over an opaque `bg` into RGB (for formats without alpha).
-pub fn flatten(p: Pixels, bg: Rgba) -> Pixels {
-    if !p.alpha {
-        return p;
-    }
-    let mut out = Vec::with_capacity(p.buf.len() / 4 * 3);
-    for px in p.buf.chunks_exact(4) {
-        let a = u32::from(px[3]);
-        for (&v, &b) in px[..3].iter().zip(&bg.0[..3]) {
-            out.push(((u32::from(v) * a + u32::from(b) * (255 - a) + 127) / 255) as u8);
-        }
-    }
-    Pixels {
-        buf: out,
-        width: p.width,
-        height: p.height,
-        alpha: false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,11 +106,6 @@ mod tests {
             height,
             alpha: false,
         }
-    }
-
-    fn at(p: &Pixels, x: u32, y: u32) -> &[u8] {
-        let c = if p.alpha { 4 } else { 3 };
-        &p.buf[((y * p.width + x) as usize) * c..][..c]
     }
 
     #[test]
@@ -293,32 +183,5 @@ mod tests {
                 assert!(px[0] > 245, "dark fringe: {px:?}");
             }
         }
-    }
-
-    #[test]
-    fn orientation_6_rotates_clockwise() {
-        // Stored 2x1: [A B]. Rotated 90° clockwise for display: A on top, B below.
-        let src = rgb(2, 1, |x, _| if x == 0 { [1, 1, 1] } else { [2, 2, 2] });
-        let out = orient(src, Orientation::from_exif(6)).unwrap();
-        assert_eq!((out.width, out.height), (1, 2));
-        assert_eq!(at(&out, 0, 0), [1, 1, 1]);
-        assert_eq!(at(&out, 0, 1), [2, 2, 2]);
-    }
-
-    #[test]
-    fn pad_and_flatten() {
-        let src = rgb(2, 2, |_, _| [0, 0, 0]);
-        let out = pad(src, (4, 2), (1, 0), Rgba([255, 0, 0, 255]));
-        assert_eq!(at(&out, 0, 0), [255, 0, 0]);
-        assert_eq!(at(&out, 1, 0), [0, 0, 0]);
-        assert_eq!(at(&out, 3, 1), [255, 0, 0]);
-        let half = Pixels {
-            buf: vec![0, 0, 0, 0, 0, 0, 0, 255],
-            width: 2,
-            height: 1,
-            alpha: true,
-        };
-        let flat = flatten(half, Rgba([255, 0, 0, 255]));
-        assert_eq!(flat.buf, vec![255, 0, 0, 0, 0, 0]);
     }
 }

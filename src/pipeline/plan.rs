@@ -1,0 +1,373 @@
+//! [`Plan`]: the whole render, decided from the source's header and the request before any
+//! pixel is decoded (source region, decode scale, orientation, sizes, effects, canvas,
+//! output), weighed, and run by `render` as decode → [`Plan::steps`] → encode.
+
+use super::geometry::{layout, Rect};
+use super::steps::{Flatten, Orient, Pad, Resize, Step};
+use super::{decode, encode, Limits, Orientation, SourceFormat, SourceInfo};
+use crate::error::{Error, Result};
+use crate::params::{OutputFormat, Rgba, Transform};
+
+/// Everything a render will do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Size of the stored pixels (before orientation).
+    pub stored: (u32, u32),
+    /// The region of the stored (not yet oriented) pixels to use.
+    pub region: Rect,
+    /// DCT scale denominator of the decode (1 unless JPEG).
+    pub shrink: u32,
+    /// From stored to displayed pixels: the source's EXIF orientation, then the user's.
+    pub orientation: Orientation,
+    /// The resized size, in stored orientation.
+    pub size: (u32, u32),
+    /// Steps on the resized pixels, in order, before they are oriented (none yet: blur,
+    /// sharpen and the like go here).
+    pub effects: Vec<Step>,
+    /// The output size; larger than the oriented `size` only for `fit=pad`, which places the
+    /// image at `offset` on `background`.
+    pub canvas: (u32, u32),
+    pub offset: (u32, u32),
+    pub background: Rgba,
+    /// The opaque colour transparent pixels are composited over, when the output format has
+    /// no alpha and the image may have some.
+    pub flatten: Option<Rgba>,
+    pub format: OutputFormat,
+    pub quality: u8,
+    /// Bytes the render allocates at its peak, estimated generously.
+    pub memory: u64,
+}
+
+/// The rotation and flips the request asks for, applied after the EXIF orientation (none
+/// yet: `rot` and `flip` will be read here).
+fn user_orientation(_transform: &Transform) -> Orientation {
+    Orientation::identity()
+}
+
+fn pixels((w, h): (u32, u32)) -> u64 {
+    u64::from(w) * u64::from(h)
+}
+
+impl Plan {
+    /// The steps between decode and encode, only those this render needs (the resize always:
+    /// it holds the output to the planned size whatever the decoder returned).
+    pub fn steps(&self) -> Vec<Step> {
+        let mut steps = vec![Step::Resize(Resize {
+            region: self.region,
+            stored: self.stored,
+            shrink: self.shrink,
+            size: self.size,
+        })];
+        steps.extend(self.effects.iter().cloned());
+        if self.orientation != Orientation::identity() {
+            steps.push(Step::Orient(Orient {
+                orientation: self.orientation,
+            }));
+        }
+        if self.canvas != self.orientation.display_size(self.size) {
+            steps.push(Step::Pad(Pad {
+                canvas: self.canvas,
+                offset: self.offset,
+                background: self.background,
+            }));
+        }
+        if let Some(background) = self.flatten {
+            steps.push(Step::Flatten(Flatten { background }));
+        }
+        steps
+    }
+
+    pub fn output_pixels(&self) -> u64 {
+        pixels(self.canvas)
+    }
+
+    /// What the render allocates: the decode, the steps' scratch, the images in flight and
+    /// the encoder's working set.
+    fn weigh(&self, info: &SourceInfo) -> u64 {
+        let out = self.output_pixels();
+        info.decode_bytes(self.shrink)
+            + self.steps().iter().map(Step::scratch_bytes).sum::<u64>()
+            // The images in flight: the resized one, and one output-sized copy at a time
+            // (each step after the resize drops its input as it returns).
+            + pixels(self.size) * 4
+            + out * 4
+            + out * encode::bytes_per_pixel(self.format)
+    }
+}
+
+/// Plan a render and weigh it: every limit is checked here, before any decoding.
+pub fn prepare(
+    info: &SourceInfo,
+    transform: &Transform,
+    format: OutputFormat,
+    limits: &Limits,
+) -> Result<Plan> {
+    limits.check_source(info)?;
+    let orientation = info.orientation.then(user_orientation(transform));
+    let layout = layout(
+        orientation.display_size(info.stored),
+        transform,
+        limits.max_output_side,
+    )?;
+    limits.check_layout(&layout)?;
+    limits.check_format(&layout, format)?;
+    // Work in stored pixels: crop and resize first, orient the small result last.
+    let region = orientation.crop_to_stored(layout.crop, info.stored);
+    let size = orientation.inverse().display_size(layout.size);
+    let shrink = match info.format {
+        SourceFormat::Jpeg => decode::jpeg_shrink((region.w, region.h), size),
+        _ => 1,
+    };
+    let background = transform.background();
+    let padded = layout.canvas != layout.size;
+    let may_have_alpha = info.has_alpha || (padded && !background.is_opaque());
+    let flatten = (may_have_alpha && !format.supports_alpha()).then_some({
+        let mut opaque = background;
+        opaque.0[3] = 255;
+        opaque
+    });
+    let mut plan = Plan {
+        stored: info.stored,
+        region,
+        shrink,
+        orientation,
+        size,
+        effects: Vec::new(),
+        canvas: layout.canvas,
+        offset: layout.offset,
+        background,
+        flatten,
+        format,
+        quality: transform.quality_for(format),
+        memory: 0,
+    };
+    plan.memory = plan.weigh(info);
+    if plan.memory > limits.max_render_bytes {
+        return Err(Error::limit(
+            "max_render_memory",
+            format!(
+                "this image would need about {} MiB to process; at most {} MiB are allowed",
+                plan.memory >> 20,
+                limits.max_render_bytes >> 20
+            ),
+        ));
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ImageRequest;
+
+    fn transform(q: &str) -> Transform {
+        ImageRequest::parse(Some(q)).expect("query").transform
+    }
+
+    fn source(format: SourceFormat, stored: (u32, u32), exif: u8, alpha: bool) -> SourceInfo {
+        SourceInfo {
+            format,
+            stored,
+            orientation: Orientation::from_exif(exif),
+            has_alpha: alpha,
+            complete: true,
+            decoder_overhead: u64::from(stored.0) * 3,
+            decode_px_bytes: if alpha { 4 } else { 3 },
+        }
+    }
+
+    const FORMATS: [OutputFormat; 5] = [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Gif,
+        OutputFormat::Webp,
+        OutputFormat::Avif,
+    ];
+
+    /// The weight as `prepare` computed it before renders were plans of steps, term for term.
+    fn weight_before(info: &SourceInfo, t: &Transform, format: OutputFormat) -> u64 {
+        let plan = layout(info.display_size(), t, u32::MAX).unwrap();
+        let o = info.orientation;
+        let crop = o.crop_to_stored(plan.crop, info.stored);
+        let size = if o.swaps_axes() {
+            (plan.size.1, plan.size.0)
+        } else {
+            plan.size
+        };
+        let shrink = match info.format {
+            SourceFormat::Jpeg => decode::jpeg_shrink((crop.w, crop.h), size),
+            _ => 1,
+        };
+        let px = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+        let out = px(plan.canvas);
+        let crop_h = (crop.h / f64::from(shrink)).ceil() as u64 + 1;
+        let decoded_crop = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: crop.w / f64::from(shrink),
+            h: crop.h / f64::from(shrink),
+        };
+        let scratch = match crate::pipeline::resize::preshrink(decoded_crop, size) {
+            Some(mid) => px(mid) * 4 + u64::from(mid.0) * crop_h * 4,
+            None => u64::from(size.0) * crop_h * 4,
+        };
+        info.decode_bytes(shrink)
+            + scratch
+            + px(size) * 4
+            + out * 4
+            + out * encode::bytes_per_pixel(format)
+    }
+
+    #[test]
+    fn weight_is_what_it_was_for_every_plan_of_today() {
+        let sources = [
+            source(SourceFormat::Jpeg, (6000, 4000), 1, false),
+            source(SourceFormat::Jpeg, (6000, 4000), 6, false),
+            source(SourceFormat::Jpeg, (640, 481), 8, false),
+            source(SourceFormat::Jpeg, (333, 2000), 3, false),
+            source(SourceFormat::Png, (1000, 500), 1, true),
+            source(SourceFormat::Png, (1000, 500), 5, false),
+            source(SourceFormat::Webp, (300, 301), 7, true),
+            source(SourceFormat::Gif, (37, 1000), 1, true),
+        ];
+        let queries = [
+            "",
+            "w=400",
+            "h=100",
+            "w=400&h=400",
+            "w=400&h=300&gravity=left",
+            "w=90&h=700&gravity=0.2,0.9",
+            "w=400&h=400&fit=contain",
+            "w=400&h=400&fit=pad",
+            "w=400&h=100&fit=pad&bg=ff000080",
+            "w=4000&h=4000&fit=scale-down",
+            "w=301&h=7&fit=fill",
+            "w=120&dpr=2.5",
+            "w=2000&h=2000&fit=pad",
+        ];
+        let mut compared = 0;
+        for info in &sources {
+            for q in queries {
+                for format in FORMATS {
+                    let t = transform(q);
+                    let limits = Limits {
+                        max_output_side: u32::MAX,
+                        max_output_pixels: u64::MAX,
+                        max_avif_pixels: u64::MAX,
+                        max_render_bytes: u64::MAX,
+                        ..Limits::default()
+                    };
+                    let plan = prepare(info, &t, format, &limits).expect("plan");
+                    assert_eq!(
+                        plan.memory,
+                        weight_before(info, &t, format),
+                        "{info:?} {q} {format:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 8 * 13 * 5);
+    }
+
+    fn names(info: &SourceInfo, q: &str, format: OutputFormat) -> Vec<&'static str> {
+        let plan = prepare(info, &transform(q), format, &Limits::default()).expect("plan");
+        plan.steps().iter().map(Step::name).collect()
+    }
+
+    #[test]
+    fn only_the_steps_a_render_needs() {
+        let jpeg = source(SourceFormat::Jpeg, (400, 300), 1, false);
+        let turned = source(SourceFormat::Jpeg, (400, 300), 6, false);
+        let alpha = source(SourceFormat::Png, (400, 300), 1, true);
+        let (j, p, w) = (OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp);
+        assert_eq!(names(&jpeg, "", j), ["resize"]);
+        assert_eq!(names(&jpeg, "w=100", p), ["resize"]);
+        assert_eq!(names(&turned, "w=100", j), ["resize", "orient"]);
+        assert_eq!(names(&jpeg, "w=100&h=100&fit=pad", j), ["resize", "pad"]);
+        // A canvas the image fills needs no pad, whatever `fit` says.
+        assert_eq!(names(&jpeg, "w=400&h=300&fit=pad", j), ["resize"]);
+        assert_eq!(
+            names(&turned, "w=100&h=100&fit=pad", p),
+            ["resize", "orient", "pad"]
+        );
+        // Turned, the resized image fills the canvas it was padded to: no pad.
+        assert_eq!(
+            names(&turned, "w=300&h=400&fit=pad", p),
+            ["resize", "orient"]
+        );
+        // Flatten only where alpha meets a format without it.
+        assert_eq!(names(&alpha, "w=100", j), ["resize", "flatten"]);
+        assert_eq!(names(&alpha, "w=100", w), ["resize"]);
+        assert_eq!(
+            names(&jpeg, "w=100&h=100&fit=pad&bg=00ff0080", j),
+            ["resize", "pad", "flatten"]
+        );
+        assert_eq!(
+            names(&jpeg, "w=100&h=100&fit=pad&bg=00ff0080", p),
+            ["resize", "pad"]
+        );
+        assert_eq!(
+            names(&jpeg, "w=100&h=100&fit=pad&bg=00ff00", j),
+            ["resize", "pad"]
+        );
+    }
+
+    #[test]
+    fn plan_is_in_stored_pixels_and_carries_the_output() {
+        // Displayed 300x400 (stored 400x300, turned 90°), covered by a 100x200 box: the
+        // displayed crop is 200x400 in the middle, stored as 400x200 rows 50..250.
+        let turned = source(SourceFormat::Png, (400, 300), 6, false);
+        let plan = prepare(
+            &turned,
+            &transform("w=100&h=200&q=55&bg=336699"),
+            OutputFormat::Webp,
+            &Limits::default(),
+        )
+        .expect("plan");
+        assert_eq!(plan.orientation, Orientation::rotate(90).unwrap());
+        assert_eq!(
+            plan.region,
+            Rect {
+                x: 0.0,
+                y: 50.0,
+                w: 400.0,
+                h: 200.0
+            }
+        );
+        assert_eq!(
+            (plan.size, plan.canvas, plan.offset),
+            ((200, 100), (100, 200), (0, 0))
+        );
+        assert_eq!((plan.format, plan.quality), (OutputFormat::Webp, 55));
+        assert_eq!(plan.background, Rgba([0x33, 0x66, 0x99, 255]));
+        assert_eq!((plan.shrink, plan.flatten), (1, None));
+        assert!(plan.effects.is_empty());
+        let translucent = prepare(
+            &turned,
+            &transform("w=100&h=100&fit=pad&bg=33669980"),
+            OutputFormat::Jpeg,
+            &Limits::default(),
+        )
+        .expect("plan");
+        assert_eq!(translucent.flatten, Some(Rgba([0x33, 0x66, 0x99, 255])));
+    }
+
+    #[test]
+    fn over_budget_is_refused_before_any_work() {
+        let big = source(SourceFormat::Png, (8000, 8000), 1, true);
+        let limits = Limits {
+            max_render_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        let err = prepare(&big, &transform("w=100"), OutputFormat::Png, &limits).unwrap_err();
+        assert_eq!(err.status(), 422);
+        assert!(prepare(
+            &big,
+            &transform("w=100"),
+            OutputFormat::Png,
+            &Limits::default()
+        )
+        .is_ok());
+    }
+}
