@@ -190,7 +190,7 @@ fn lambda() -> Result<(), String> {
     }
     init_tracing(config.log_format);
     runtime()?.block_on(async move {
-        let source = source::from_config(&config).await?;
+        let source = source::Source::open(imgfn::state::source_spec(&config)).await?;
         let mode = config.invoke_mode;
         let state = Arc::new(AppState::new(config, source));
         imgfn::lambda::run(state, mode)
@@ -202,7 +202,7 @@ fn lambda() -> Result<(), String> {
 fn serve(config: Config) -> Result<(), String> {
     init_tracing(config.log_format);
     runtime()?.block_on(async move {
-        let source = source::from_config(&config).await?;
+        let source = source::Source::open(imgfn::state::source_spec(&config)).await?;
         let addr = config.addr;
         let origin = match &config.bucket {
             Some(b) => format!("s3://{b}/{}", config.prefix),

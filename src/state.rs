@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gallery;
 use crate::pipeline::Settings;
 use crate::policy::Policy;
-use crate::source::{s3::S3Source, Source};
+use crate::source::{Source, SourceSpec};
 use fast_image_resize::Resizer;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,10 +84,11 @@ impl AppState {
         }
     }
 
-    /// The S3 backend when `len` bytes are too many to answer directly.
-    pub(crate) fn offload_target(&self, len: u64) -> Option<&S3Source> {
+    /// The source to redirect the client to when `len` bytes are too many to answer
+    /// directly (over `IMGFN_MAX_RESPONSE_BYTES`, and the source can redirect).
+    pub(crate) fn offload_target(&self, len: u64) -> Option<&Source> {
         let budget = self.response_budget?;
-        (len > budget).then(|| self.source.as_s3()).flatten()
+        (len > budget && self.source.redirects()).then_some(&self.source)
     }
 
     /// Admit a render weighing `memory_bytes`: its share of the memory budget (waiting at
@@ -135,6 +136,25 @@ impl AppState {
         if let Ok(mut pool) = self.resizers.lock() {
             pool.push(r);
         }
+    }
+}
+
+/// The source `config` names: its bucket when one is set, else its folder. `main` opens it
+/// with `Source::open`; the source module itself knows no configuration.
+pub fn source_spec(config: &Config) -> SourceSpec {
+    match &config.bucket {
+        Some(bucket) => SourceSpec::S3 {
+            bucket: bucket.clone(),
+            prefix: config.prefix.clone(),
+            renditions_prefix: config.renditions_prefix.clone(),
+            path_style: config.s3_path_style,
+            timeout: Duration::from_millis(config.s3_timeout_ms.max(1)),
+            revalidate: Duration::from_secs(config.revalidate_secs),
+            not_found_ttl: Duration::from_secs(config.not_found_ttl_secs),
+        },
+        None => SourceSpec::Folder {
+            root: config.root.clone(),
+        },
     }
 }
 

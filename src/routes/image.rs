@@ -85,11 +85,11 @@ impl Answer<'_> {
         trace: &mut Trace,
     ) -> Result<Response<Bytes>> {
         let (state, key) = (self.state, self.key);
-        if let Some(s3) = state.offload_target(size) {
+        if let Some(store) = state.offload_target(size) {
             // The key exists (stat above): only now is a URL signed for it.
             let name = download.then(|| download_name(key, None));
             return Ok(redirect(
-                &Box::pin(s3.presign_original(key, name.as_deref())).await?,
+                &Box::pin(store.presign_original(key, name.as_deref())).await?,
             ));
         }
         let (source, fetch) = fetch_source(state, key, self.version).await?;
@@ -157,11 +157,11 @@ impl Answer<'_> {
         trace.fetch = Some(r.fetch);
         trace.stages = Some(r.timings);
         let download = request.download;
-        if let Some(s3) = state.offload_target(r.bytes.len() as u64) {
+        if let Some(store) = state.offload_target(r.bytes.len() as u64) {
             // Named by content hash: written once, whoever asks again gets the same object.
             let name = format!("{}.{}", r.etag.trim_matches('"'), r.format.name());
             let filename = download.then(|| download_name(key, Some(r.format)));
-            let url = Box::pin(s3.offload(
+            let url = Box::pin(store.offload(
                 &name,
                 r.bytes.clone(),
                 r.format.content_type(),

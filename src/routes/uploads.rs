@@ -30,25 +30,27 @@ pub(crate) async fn create_upload(
     trace.key = Some(key.to_string());
     let expires = now + state.config.upload_expiry_secs;
     let content_type = upload.content_type.content_type();
-    let (url, headers) = match state.source.as_s3() {
-        Some(s3) => {
-            let expiry = Duration::from_secs(state.config.upload_expiry_secs);
-            Box::pin(s3.presign_put(&key, content_type, upload.bytes, expiry)).await?
-        }
-        None => {
-            let grant = LocalGrant {
-                key: key.clone(),
-                content_type: upload.content_type,
-                bytes: upload.bytes,
-                expires,
-            };
-            let url = format!(
-                "{}{}",
-                state.public_origin(),
-                token.local_signer().sign(&grant)
-            );
-            (url, Vec::new())
-        }
+    let (url, headers) = if state.source.takes_uploads() {
+        let grant = LocalGrant {
+            key: key.clone(),
+            content_type: upload.content_type,
+            bytes: upload.bytes,
+            expires,
+        };
+        let url = format!(
+            "{}{}",
+            state.public_origin(),
+            token.local_signer().sign(&grant)
+        );
+        (url, Vec::new())
+    } else {
+        let expiry = Duration::from_secs(state.config.upload_expiry_secs);
+        Box::pin(
+            state
+                .source
+                .presign_put(&key, content_type, upload.bytes, expiry),
+        )
+        .await?
     };
     // The client must send exactly these (S3 also lists what it signed).
     let mut header_map = serde_json::Map::new();
@@ -79,7 +81,7 @@ pub(crate) fn local_grant<B>(
     req: &Request<B>,
     raw_key: &str,
 ) -> Result<LocalGrant> {
-    if state.source.as_fs().is_none() {
+    if !state.source.takes_uploads() {
         // With S3, uploads go to S3's presigned URL, never through imgfn.
         return Err(Error::NotFound);
     }
@@ -110,8 +112,10 @@ pub(crate) async fn local_upload(
             grant.bytes
         )));
     }
-    let fs = state.source.as_fs().ok_or(Error::NotFound)?;
-    fs.write_new(&grant.key, req.body().clone()).await?;
+    state
+        .source
+        .write_new(&grant.key, req.body().clone())
+        .await?;
     let mut resp = json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "key": grant.key.as_str(), "bytes": grant.bytes }),

@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 /// The name every backend is asked for (its home is `crate::key`).
 pub use crate::key::Key;
 use bytes::Bytes;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// What a backend knows about an original without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +45,35 @@ pub struct Listing {
 /// How long a local file's version (mtime and size) is trusted.
 pub const FS_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Which store serves the originals, and how: what `main` builds from the configuration
+/// (`state::source_spec`), so that this module knows no configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A local folder (re-checked at most once per [`FS_REVALIDATE`]).
+    Folder { root: PathBuf },
+    /// An S3 bucket; the client comes from the standard AWS environment (region,
+    /// credentials, `AWS_ENDPOINT_URL_S3`).
+    S3 {
+        bucket: String,
+        /// Prepended to every key.
+        prefix: String,
+        /// Where oversized outputs are written.
+        renditions_prefix: String,
+        /// Path-style addressing (S3-compatible stores on one host).
+        path_style: bool,
+        /// Bound on every S3 call, body included.
+        timeout: Duration,
+        /// How long an object's version (ETag) is trusted.
+        revalidate: Duration,
+        /// How long a missing key is remembered as missing.
+        not_found_ttl: Duration,
+    },
+}
+
 /// A storage backend. An enum rather than a trait object: there are few backends and the
-/// handler stays free of boxing.
+/// handler stays free of boxing. Private: callers ask `Source` for capabilities instead.
 #[derive(Debug)]
-pub enum Backend {
+enum Backend {
     Fs(fs::FsSource),
     S3(s3::S3Source),
 }
@@ -61,6 +88,39 @@ pub struct Source {
 }
 
 impl Source {
+    /// Open the store `spec` names: the folder must exist; the S3 client is built once here.
+    pub async fn open(spec: SourceSpec) -> std::result::Result<Source, String> {
+        match spec {
+            SourceSpec::Folder { root } => fs::FsSource::new(&root)
+                .map(Source::fs)
+                .map_err(|e| format!("cannot serve {}: {e}", root.display())),
+            #[cfg(not(feature = "s3"))]
+            SourceSpec::S3 { .. } => {
+                Err("this imgfn was built without the `s3` feature: no bucket can be served".into())
+            }
+            #[cfg(feature = "s3")]
+            SourceSpec::S3 {
+                bucket,
+                prefix,
+                renditions_prefix,
+                path_style,
+                timeout,
+                revalidate,
+                not_found_ttl,
+            } => {
+                let client = Box::pin(s3::S3Source::client_from_env(path_style, timeout)).await;
+                let settings = s3::S3Settings {
+                    bucket,
+                    prefix,
+                    renditions_prefix,
+                    timeout,
+                };
+                Ok(Source::s3(s3::S3Source::new(client, settings), revalidate)
+                    .with_not_found_ttl(not_found_ttl))
+            }
+        }
+    }
+
     /// A local folder, re-checked at most once per `FS_REVALIDATE`: a warm-cache hit then
     /// costs no filesystem call, and an edited file shows within that second.
     pub fn fs(fs: fs::FsSource) -> Source {
@@ -98,14 +158,6 @@ impl Source {
                 .build()
         });
         self
-    }
-
-    /// The S3 backend, when that is what serves the originals.
-    pub fn as_s3(&self) -> Option<&s3::S3Source> {
-        match &self.backend {
-            Backend::S3(s) => Some(s),
-            Backend::Fs(_) => None,
-        }
     }
 
     /// Existence, size and version, without reading the body.
@@ -164,43 +216,67 @@ impl Source {
             Backend::S3(s) => Box::pin(s.list(prefix, cursor, limit)).await,
         }
     }
-
-    /// The local folder, when that is what serves the originals.
-    pub fn as_fs(&self) -> Option<&fs::FsSource> {
-        match &self.backend {
-            Backend::Fs(s) => Some(s),
-            Backend::S3(_) => None,
-        }
-    }
 }
 
-/// Build the configured source: S3 when a bucket is set, else the local folder.
-pub async fn from_config(config: &crate::config::Config) -> std::result::Result<Source, String> {
-    match &config.bucket {
-        #[cfg(not(feature = "s3"))]
-        Some(_) => {
-            Err("this imgfn was built without the `s3` feature: no bucket can be served".into())
+/// Capabilities: what a backend can do beyond reading, asked of the `Source` rather than by
+/// matching on the backend. A backend that cannot answers `NotFound` (the route does not
+/// exist there).
+impl Source {
+    /// Whether a client can be sent to the store itself (a presigned GET of an original, an
+    /// offloaded rendition) instead of receiving the bytes from imgfn: S3 only.
+    pub fn redirects(&self) -> bool {
+        matches!(self.backend, Backend::S3(_))
+    }
+
+    /// A presigned GET for an original, optionally as a download named `filename`.
+    pub async fn presign_original(&self, key: &Key, filename: Option<&str>) -> Result<String> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.presign_original(key, filename)).await,
+            Backend::Fs(_) => Err(Error::NotFound),
         }
-        #[cfg(feature = "s3")]
-        Some(bucket) => {
-            let timeout = std::time::Duration::from_millis(config.s3_timeout_ms.max(1));
-            let client =
-                Box::pin(s3::S3Source::client_from_env(config.s3_path_style, timeout)).await;
-            let settings = s3::S3Settings {
-                bucket: bucket.clone(),
-                prefix: config.prefix.clone(),
-                renditions_prefix: config.renditions_prefix.clone(),
-                timeout,
-            };
-            Ok(Source::s3(
-                s3::S3Source::new(client, settings),
-                std::time::Duration::from_secs(config.revalidate_secs),
-            )
-            .with_not_found_ttl(std::time::Duration::from_secs(config.not_found_ttl_secs)))
+    }
+
+    /// Store an oversized output once (named by content hash) and return a presigned GET.
+    pub async fn offload(
+        &self,
+        name: &str,
+        bytes: Bytes,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<String> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.offload(name, bytes, content_type, filename)).await,
+            Backend::Fs(_) => Err(Error::NotFound),
         }
-        None => fs::FsSource::new(&config.root)
-            .map(Source::fs)
-            .map_err(|e| format!("cannot serve {}: {e}", config.root.display())),
+    }
+
+    /// Whether uploads come through imgfn itself (`PUT /_/uploads/<key>`, written with
+    /// [`Source::write_new`]) rather than straight to the store ([`Source::presign_put`]).
+    pub fn takes_uploads(&self) -> bool {
+        matches!(self.backend, Backend::Fs(_))
+    }
+
+    /// A presigned PUT that the store accepts only with exactly this type and length, and
+    /// only when nothing is stored under `key` yet: the URL and the headers to send.
+    pub async fn presign_put(
+        &self,
+        key: &Key,
+        content_type: &str,
+        bytes: u64,
+        expires_in: Duration,
+    ) -> Result<(String, Vec<(String, String)>)> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.presign_put(key, content_type, bytes, expires_in)).await,
+            Backend::Fs(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// Store a new original under `key`, never replacing one (a local upload).
+    pub async fn write_new(&self, key: &Key, bytes: Bytes) -> Result<()> {
+        match &self.backend {
+            Backend::Fs(s) => s.write_new(key, bytes).await,
+            Backend::S3(_) => Err(Error::NotFound),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! S3 in a build without the `s3` feature (the fuzz targets' build): the same names, no AWS
 //! SDK. `S3Source` has no value, so every method is unreachable and the compiler proves it;
-//! `from_config` refuses a bucket instead.
+//! `Source::open` refuses a bucket instead.
 
 use super::{Listing, Stat};
 use crate::error::Result;
