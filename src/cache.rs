@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::params::{FormatChoice, OutputFormat, Transform};
-use crate::pipeline::StageTimings;
+use crate::pipeline::Timings;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub struct RenditionEntry {
     pub etag: String,
     pub width: u32,
     pub height: u32,
-    pub timings: StageTimings,
+    pub timings: Timings,
     /// Time spent fetching the source for this rendition.
     pub fetch: std::time::Duration,
 }
@@ -263,7 +263,7 @@ mod tests {
             etag: etag_of(b""),
             width: 1,
             height: 1,
-            timings: StageTimings::default(),
+            timings: Timings::default(),
             fetch: std::time::Duration::ZERO,
         }));
         assert_eq!(rendition.weight(), 4256);

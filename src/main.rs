@@ -265,7 +265,7 @@ fn transform(a: TransformArgs) -> Result<(), String> {
                 format,
                 width: px.width,
                 height: px.height,
-                timings: pipeline::StageTimings::default(),
+                timings: pipeline::Timings::default(),
             });
         }
         let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
@@ -307,16 +307,24 @@ fn transform(a: TransformArgs) -> Result<(), String> {
         }
     };
     std::fs::write(&a.output, &out.bytes).map_err(|e| format!("{}: {e}", a.output.display()))?;
+    // "resize" is every step between decode and encode; the parentheses name each.
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let t = &out.timings;
+    let steps: Vec<String> = t
+        .steps()
+        .map(|(name, d)| format!("{name} {:.1}", ms(d)))
+        .collect();
     eprintln!(
-        "{} -> {}x{} {} ({} bytes; decode {:.1} ms, resize {:.1} ms, encode {:.1} ms)",
+        "{} -> {}x{} {} ({} bytes; decode {:.1} ms, resize {:.1} ms ({}), encode {:.1} ms)",
         a.input.display(),
         out.width,
         out.height,
         out.format.name(),
         out.bytes.len(),
-        out.timings.decode.as_secs_f64() * 1e3,
-        out.timings.resize.as_secs_f64() * 1e3,
-        out.timings.encode.as_secs_f64() * 1e3,
+        ms(t.total_of(&[pipeline::timings::DECODE])),
+        ms(t.steps_total()),
+        steps.join(" + "),
+        ms(t.total_of(&[pipeline::timings::ENCODE])),
     );
     Ok(())
 }

@@ -5,7 +5,7 @@
 use crate::error::Error;
 use crate::key::{content_disposition, Key};
 use crate::params::OutputFormat;
-use crate::pipeline::StageTimings;
+use crate::pipeline::timings::{Timings, DECODE, ENCODE};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use std::time::{Duration, Instant};
@@ -17,7 +17,8 @@ pub(crate) struct Trace {
     pub params: Option<String>,
     pub cache_hit: Option<bool>,
     pub fetch: Option<Duration>,
-    pub stages: Option<StageTimings>,
+    /// The render's timings: decode, each step by name, encode.
+    pub stages: Option<Timings>,
 }
 
 impl Trace {
@@ -34,10 +35,10 @@ impl Trace {
             if let Some(f) = self.fetch {
                 parts.push(format!("fetch;dur={}", ms(f)));
             }
-            if let Some(s) = self.stages {
-                parts.push(format!("decode;dur={}", ms(s.decode)));
-                parts.push(format!("resize;dur={}", ms(s.resize)));
-                parts.push(format!("encode;dur={}", ms(s.encode)));
+            if let Some(s) = &self.stages {
+                for (name, d) in s.iter() {
+                    parts.push(format!("{name};dur={}", ms(d)));
+                }
             }
         }
         parts.push(format!("total;dur={}", ms(total)));
@@ -71,8 +72,16 @@ pub(crate) fn finish(
 
 fn log_request(req: &Request<Bytes>, resp: &Response<Bytes>, trace: &Trace, total: Duration) {
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-    let stages = trace.stages.unwrap_or_default();
-    let has_stages = trace.stages.is_some();
+    let stages = trace.stages.as_ref();
+    let stage = |names: &[&str]| stages.map(|s| s.total_of(names));
+    // `resize_ms` is every step between decode and encode (what one "resize" stage timed
+    // before renders were steps); `steps` breaks it down, e.g. "resize=1.2 orient=0.1".
+    let steps = stages.map(|s| {
+        s.steps()
+            .map(|(name, d)| format!("{name}={:.1}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
     tracing::info!(
         target: "imgfn::request",
         method = %req.method(),
@@ -81,9 +90,10 @@ fn log_request(req: &Request<Bytes>, resp: &Response<Bytes>, trace: &Trace, tota
         status = resp.status().as_u16(),
         cache = match trace.cache_hit { Some(true) => "hit", Some(false) => "miss", None => "-" },
         fetch_ms = ms(trace.fetch),
-        decode_ms = ms(has_stages.then_some(stages.decode)),
-        resize_ms = ms(has_stages.then_some(stages.resize)),
-        encode_ms = ms(has_stages.then_some(stages.encode)),
+        decode_ms = ms(stage(&[DECODE])),
+        resize_ms = ms(stages.map(Timings::steps_total)),
+        encode_ms = ms(stage(&[ENCODE])),
+        steps = steps.as_deref(),
         total_ms = total.as_secs_f64() * 1000.0,
         bytes = resp.body().len(),
         "request"
@@ -269,20 +279,21 @@ mod tests {
         let mut t = Trace {
             cache_hit: Some(false),
             fetch: Some(Duration::from_millis(3)),
-            stages: Some(StageTimings::default()),
+            stages: Some(Timings::default()),
             ..Trace::default()
         };
+        let stages = t.stages.as_mut().unwrap();
+        stages.push(DECODE, Duration::from_millis(4));
+        stages.push("resize", Duration::from_micros(1300));
+        stages.push("orient", Duration::from_micros(100));
+        stages.push(ENCODE, Duration::from_millis(2));
         let miss = t.server_timing(Duration::from_millis(9));
-        for part in [
-            "cache;desc=\"miss\"",
-            "fetch;dur=3.0",
-            "decode;dur=",
-            "resize;dur=",
-            "encode;dur=",
-            "total;dur=9.0",
-        ] {
-            assert!(miss.contains(part), "{miss}");
-        }
+        // Each stage by name, in the order it ran.
+        assert_eq!(
+            miss,
+            "cache;desc=\"miss\", fetch;dur=3.0, decode;dur=4.0, resize;dur=1.3, \
+             orient;dur=0.1, encode;dur=2.0, total;dur=9.0"
+        );
         t.cache_hit = Some(true);
         let hit = t.server_timing(Duration::from_millis(1));
         assert!(

@@ -29,7 +29,6 @@ pub use timings::Timings;
 use crate::error::{Error, Result};
 use crate::params::{OutputFormat, Transform};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
 
 /// An 8-bit RGB or RGBA image, rows packed without padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,14 +140,6 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-/// Time spent in each CPU stage of one render.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StageTimings {
-    pub decode: Duration,
-    pub resize: Duration,
-    pub encode: Duration,
-}
-
 /// An encoded output and what produced it.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -156,7 +147,8 @@ pub struct Rendered {
     pub format: OutputFormat,
     pub width: u32,
     pub height: u32,
-    pub timings: StageTimings,
+    /// Decode, each step by name, encode.
+    pub timings: Timings,
 }
 
 /// Everything the pipeline needs besides the request: limits and encoder settings.
@@ -233,11 +225,7 @@ pub fn run(
         format: plan.format,
         width: px.width,
         height: px.height,
-        timings: StageTimings {
-            decode: timings.total_of(&[timings::DECODE]),
-            resize: timings.steps_total(),
-            encode: timings.total_of(&[timings::ENCODE]),
-        },
+        timings,
     })
 }
 
