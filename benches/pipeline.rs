@@ -1,13 +1,18 @@
 //! Criterion benches of each pipeline stage and of whole renders, on the photos in
 //! `testdata/`. Fixtures are loaded and decoded once, outside the timed loops.
 //!
-//! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core. Ids are stable
-//! (`stage/what/input->output`) so results can be compared across commits.
+//! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core, `-- step/` the
+//! steps after it. Ids are stable (`stage/what/input->output`) so results can be compared
+//! across commits.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use fast_image_resize::Resizer;
+use imgfn::params::Rgba;
 use imgfn::params::{ImageRequest, Output, OutputFormat};
-use imgfn::pipeline::{self, decode, encode, resize, EncodeOptions, Pixels, Rect, Settings};
+use imgfn::pipeline::steps::{Context, Flatten, Orient, Pad, Step};
+use imgfn::pipeline::{
+    self, decode, encode, resize, EncodeOptions, Orientation, Pixels, Rect, Settings,
+};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -114,6 +119,60 @@ fn bench_resize(c: &mut Criterion) {
     g.finish();
 }
 
+/// Each step after the resize on a 400x300 thumbnail, run as a render runs it (`Step::run`).
+fn bench_steps(c: &mut Criterion) {
+    let photo = decoded(&load("2.5mp", "medium.jpg"));
+    let mut resizer = Resizer::new();
+    let whole = full(&photo);
+    let rgb = resize::resize(&mut resizer, photo, whole, (400, 300)).expect("resize");
+    let alpha = decoded(&load("2.3mp-rgba", "alpha.png"));
+    let rgba =
+        resize::resize(&mut resizer, alpha.clone(), full(&alpha), (400, 300)).expect("resize");
+    let translucent = Rgba([255, 255, 255, 0]);
+    let cases = [
+        (
+            "orient/400x300",
+            Step::Orient(Orient {
+                orientation: Orientation::rotate(90).expect("90"),
+            }),
+            &rgb,
+        ),
+        (
+            "pad/400x300->400x400",
+            Step::Pad(Pad {
+                canvas: (400, 400),
+                offset: (0, 50),
+                background: translucent,
+            }),
+            &rgb,
+        ),
+        (
+            "flatten/400x300-rgba",
+            Step::Flatten(Flatten {
+                background: Rgba([255, 255, 255, 255]),
+            }),
+            &rgba,
+        ),
+    ];
+    let mut g = c.benchmark_group("step");
+    g.sample_size(50);
+    for (id, step, input) in cases {
+        g.bench_function(id, |b| {
+            b.iter_batched(
+                || input.clone(),
+                |px| {
+                    let mut cx = Context {
+                        resizer: &mut resizer,
+                    };
+                    step.run(black_box(px), &mut cx).expect("step")
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn bench_encode(c: &mut Criterion) {
     let src = decoded(&load("20mp", "large.jpg"));
     let mut resizer = Resizer::new();
@@ -210,6 +269,7 @@ criterion_group!(
     benches,
     bench_resize,
     bench_decode,
+    bench_steps,
     bench_encode,
     bench_end_to_end
 );
