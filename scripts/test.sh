@@ -59,6 +59,8 @@ if ! cmp -s scripts/test-requirements.txt "$VENV/requirements.txt"; then
   cp scripts/test-requirements.txt "$VENV/requirements.txt"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
+# Pillow, the independent reference of the pixel tests (tests/reference.py).
+export IMGFN_TEST_PYTHON="$PWD/$VENV/bin/python"
 scripts/garage.sh install
 
 step "cargo fmt --check"

@@ -12,7 +12,9 @@
 //! default, so no allow-list can be walked around by leaving `fmt` out.
 
 use crate::error::{Error, Result};
-use crate::params::{Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, TABLE};
+use crate::params::{
+    Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, Sigma, TABLE,
+};
 
 /// Device pixel ratios a request may reach under a size ladder (hundredths).
 pub const DPR_LADDER: [u16; 5] = [100, 150, 200, 300, 400];
@@ -20,6 +22,8 @@ pub const DPR_LADDER: [u16; 5] = [100, 150, 200, 300, 400];
 pub const QUALITY_STEP: u8 = 5;
 /// Focal points are rounded to 1/FOCAL_STEPS of the width and height under a size ladder.
 pub const FOCAL_STEPS: u16 = 20;
+/// Effect strengths (`blur`, `sharpen`; tenths of a pixel) snap up to these under a ladder.
+pub const AMOUNT_LADDER: [u16; 11] = [5, 10, 20, 30, 50, 80, 130, 200, 300, 500, 1000];
 
 /// What to do with a size that is not on the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -186,6 +190,16 @@ impl Policy {
         }
     }
 
+    /// An effect's strength snapped up to [`AMOUNT_LADDER`] (the largest rung above it).
+    fn amount(a: Sigma) -> Sigma {
+        let rung = AMOUNT_LADDER
+            .iter()
+            .copied()
+            .find(|&r| r >= a.tenths())
+            .unwrap_or(AMOUNT_LADDER[AMOUNT_LADDER.len() - 1]);
+        Sigma::from_tenths(rung)
+    }
+
     fn colour(&self, bg: Rgba) -> Result<Rgba> {
         if self.backgrounds.contains(&bg) {
             return Ok(bg);
@@ -237,6 +251,7 @@ impl Policy {
                 }
                 Cost::Position(f) => update(&mut req, f, |g| Ok(Self::position(g)))?,
                 Cost::Colour(f) => update(&mut req, f, |c| self.colour(c))?,
+                Cost::Amount(f) => update(&mut req, f, |a| Ok(Self::amount(a)))?,
                 Cost::Size(_) | Cost::Choice | Cost::Format | Cost::Response => {}
             }
         }

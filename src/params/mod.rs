@@ -18,7 +18,9 @@ pub mod values;
 
 pub use request::{Accepted, FormatChoice, ImageRequest, Mode, Output};
 pub use table::{markdown_table, Cost, Field, Param, Transform, TABLE};
-pub use values::{Dpr, Fit, FormatParam, Gravity, OutputFormat, Rgba, MAX_DIMENSION};
+pub use values::{
+    Dpr, Fit, Flip, FormatParam, Gravity, OutputFormat, Rgba, Rotation, Sigma, MAX_DIMENSION,
+};
 
 #[cfg(test)]
 mod tests {
@@ -146,6 +148,24 @@ mod tests {
         assert_eq!(
             param_of(parse("download=1&download=1").unwrap_err()),
             "download"
+        );
+    }
+
+    #[test]
+    fn rotation_flip_and_sigmas() {
+        let p = parse("rot=270&flip=vh&blur=2.25&sharpen=0.3").unwrap();
+        let t = &p.transform;
+        assert_eq!(t.rotation, Some(Rotation::Cw270));
+        assert_eq!(t.flip, Some(Flip::Hv));
+        assert_eq!(t.blur.map(Sigma::tenths), Some(23), "rounded to a tenth");
+        assert_eq!(t.sharpen.map(Sigma::tenths), Some(3));
+        assert_eq!(p.to_string(), "rot=270&flip=hv&blur=2.3&sharpen=0.3");
+        // rot=0 is no rotation: the same request (and cache key) as none.
+        assert_eq!(parse("rot=0&w=5").unwrap(), parse("w=5").unwrap());
+        assert_eq!(param_of(parse("rot=0&rot=90").unwrap_err()), "rot");
+        assert_eq!(
+            parse("blur=100").unwrap().transform.blur.map(Sigma::tenths),
+            Some(1000)
         );
     }
 
@@ -408,6 +428,52 @@ mod tests {
         })
     }
 
+    fn rotation() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("90", Rotation::Cw90),
+            ("180", Rotation::Cw180),
+            ("270", Rotation::Cw270),
+        ])
+        .prop_map(|(text, r)| {
+            let mut p = ImageRequest::default();
+            p.transform.rotation = Some(r);
+            (format!("rot={text}"), p)
+        })
+    }
+
+    fn flip() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("h", Flip::H),
+            ("v", Flip::V),
+            ("hv", Flip::Hv),
+            ("vh", Flip::Hv),
+        ])
+        .prop_map(|(text, f)| {
+            let mut p = ImageRequest::default();
+            p.transform.flip = Some(f);
+            (format!("flip={text}"), p)
+        })
+    }
+
+    /// `name=` a sigma of `lo..=hi` tenths, spelled with or without its fraction.
+    fn sigma(name: &'static str, lo: u16, hi: u16) -> impl Strategy<Value = Pair> {
+        (edgy(lo, hi), any::<bool>()).prop_map(move |(t, long)| {
+            let text = if long || t % 10 != 0 {
+                format!("{}.{}", t / 10, t % 10)
+            } else {
+                format!("{}", t / 10)
+            };
+            let mut p = ImageRequest::default();
+            let v = Some(Sigma::from_tenths(t));
+            if name == "blur" {
+                p.transform.blur = v;
+            } else {
+                p.transform.sharpen = v;
+            }
+            (format!("{name}={text}"), p)
+        })
+    }
+
     /// A wrong pair and the parameter its 400 must name.
     fn wrong_pair() -> impl Strategy<Value = (String, &'static str)> {
         prop::sample::select(vec![
@@ -424,6 +490,12 @@ mod tests {
             ("q=101", "q"),
             ("bg=fff", "bg"),
             ("download=2", "download"),
+            ("rot=45", "rot"),
+            ("rot=-90", "rot"),
+            ("flip=x", "flip"),
+            ("blur=0.2", "blur"),
+            ("blur=100.1", "blur"),
+            ("sharpen=10.1", "sharpen"),
             ("width=10", "width"),
         ])
         .prop_map(|(pair, name)| (pair.to_string(), name))
@@ -438,6 +510,10 @@ mod tests {
         t.gravity = t.gravity.or(u.gravity);
         t.quality = t.quality.or(u.quality);
         t.background = t.background.or(u.background);
+        t.rotation = t.rotation.or(u.rotation);
+        t.flip = t.flip.or(u.flip);
+        t.blur = t.blur.or(u.blur);
+        t.sharpen = t.sharpen.or(u.sharpen);
         if into.output == Output::Original {
             into.output = p.output;
         }
@@ -463,9 +539,15 @@ mod tests {
             prop::option::weighted(0.3, background()),
             prop::option::weighted(0.2, download()),
         );
-        let pairs = fields
-            .prop_map(|(w, h, d, f, g, fm, q, bg, dl)| {
-                [w, h, d, f, g, fm, q, bg, dl]
+        let effects = (
+            prop::option::weighted(0.2, rotation()),
+            prop::option::weighted(0.2, flip()),
+            prop::option::weighted(0.2, sigma("blur", 3, 1000)),
+            prop::option::weighted(0.2, sigma("sharpen", 3, 100)),
+        );
+        let pairs = (fields, effects)
+            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh))| {
+                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<Pair>>()

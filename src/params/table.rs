@@ -10,8 +10,9 @@
 
 use super::request::{ImageRequest, Mode, Output};
 use super::values::{
-    parse_color, parse_dimension, parse_dpr, parse_fit, parse_flag, parse_format, parse_gravity,
-    parse_quality, Dpr, Fit, FormatParam, Gravity, OutputFormat, Rgba,
+    parse_color, parse_dimension, parse_dpr, parse_fit, parse_flag, parse_flip, parse_format,
+    parse_gravity, parse_quality, parse_rotation, parse_sigma, Dpr, Fit, Flip, FormatParam,
+    Gravity, OutputFormat, Rgba, Rotation, Sigma,
 };
 use crate::error::{Error, Result};
 
@@ -26,6 +27,10 @@ pub struct Transform {
     pub gravity: Option<Gravity>,
     pub quality: Option<u8>,
     pub background: Option<Rgba>,
+    pub rotation: Option<Rotation>,
+    pub flip: Option<Flip>,
+    pub blur: Option<Sigma>,
+    pub sharpen: Option<Sigma>,
 }
 
 /// How a parameter's value is read and written by the policy: one optional field.
@@ -49,6 +54,8 @@ pub enum Cost {
     Position(Field<Gravity>),
     /// A colour: must be on the list of allowed colours under a ladder.
     Colour(Field<Rgba>),
+    /// The strength of an effect: snapped up to a short ladder of amounts under a ladder.
+    Amount(Field<Sigma>),
     /// One of a few named choices, each cheap: free.
     Choice,
     /// The output format: must be on the list of allowed formats.
@@ -66,6 +73,7 @@ impl Cost {
             Cost::Quality(_) => "quality",
             Cost::Position(_) => "position",
             Cost::Colour(_) => "colour",
+            Cost::Amount(_) => "amount",
             Cost::Choice => "choice",
             Cost::Format => "format",
             Cost::Response => "response",
@@ -206,6 +214,53 @@ pub static TABLE: &[Param] = &[
             Ok(())
         },
         show: |r| r.transform.background.map(Rgba::hex),
+    },
+    Param {
+        name: "rot",
+        accepts: "one of 0, 90, 180, 270",
+        doc: "Rotate clockwise by this many degrees, after the EXIF orientation; `w` and `h` \
+              refer to the rotated image.",
+        cost: Cost::Choice,
+        parse: |r, v| {
+            r.transform.rotation = parse_rotation(v)?;
+            Ok(())
+        },
+        show: |r| r.transform.rotation.map(|v| v.degrees().to_string()),
+    },
+    Param {
+        name: "flip",
+        accepts: "one of h, v, hv",
+        doc: "Mirror left-right (h), top-bottom (v) or both, after the rotation.",
+        cost: Cost::Choice,
+        parse: |r, v| {
+            r.transform.flip = Some(parse_flip(v)?);
+            Ok(())
+        },
+        show: |r| r.transform.flip.map(|f| f.name().to_string()),
+    },
+    Param {
+        name: "blur",
+        accepts: "a number from 0.3 to 100",
+        doc: "Gaussian blur of the output, the standard deviation in output pixels \
+              (a three-pass box approximation above 3).",
+        cost: Cost::Amount(field!(blur)),
+        parse: |r, v| {
+            r.transform.blur = Some(parse_sigma("blur", v, 3, 1000)?);
+            Ok(())
+        },
+        show: |r| r.transform.blur.map(Sigma::canonical),
+    },
+    Param {
+        name: "sharpen",
+        accepts: "a number from 0.3 to 10",
+        doc: "Unsharp mask of the output (amount 1), the blur's standard deviation in output \
+              pixels: crisper thumbnails after a large reduction.",
+        cost: Cost::Amount(field!(sharpen)),
+        parse: |r, v| {
+            r.transform.sharpen = Some(parse_sigma("sharpen", v, 3, 100)?);
+            Ok(())
+        },
+        show: |r| r.transform.sharpen.map(Sigma::canonical),
     },
     Param {
         name: "download",

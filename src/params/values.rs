@@ -154,8 +154,6 @@ impl Dpr {
     }
 }
 
-/// A parsed, validated transformation request.
-
 /// The 400 for a value of `param` that is not what its table entry accepts.
 pub(crate) fn invalid(param: &str) -> Error {
     Error::invalid_param(
@@ -313,9 +311,6 @@ pub(crate) fn parse_color(value: &str) -> Result<Rgba> {
     Ok(Rgba([byte(0)?, byte(2)?, byte(4)?, alpha]))
 }
 
-/// Which modern formats an `Accept` header lists: all that `fmt=auto` depends on, so it is
-/// part of the cache key instead of the raw header.
-
 impl Fit {
     /// The canonical spelling, as the URL takes it.
     pub fn name(self) -> &'static str {
@@ -380,5 +375,95 @@ impl Default for Rgba {
 impl Default for Dpr {
     fn default() -> Dpr {
         Dpr::ONE
+    }
+}
+
+/// A clockwise rotation by a quarter turn or more (`rot`); 0 is no rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rotation {
+    Cw90,
+    Cw180,
+    Cw270,
+}
+
+impl Rotation {
+    /// Degrees clockwise.
+    pub fn degrees(self) -> u16 {
+        match self {
+            Rotation::Cw90 => 90,
+            Rotation::Cw180 => 180,
+            Rotation::Cw270 => 270,
+        }
+    }
+}
+
+/// `rot`: 0, 90, 180 or 270 (0 leaves the value unset, so it is the same key as no `rot`).
+pub(crate) fn parse_rotation(value: &str) -> Result<Option<Rotation>> {
+    Ok(match value {
+        "0" => None,
+        "90" => Some(Rotation::Cw90),
+        "180" => Some(Rotation::Cw180),
+        "270" => Some(Rotation::Cw270),
+        _ => return Err(invalid("rot")),
+    })
+}
+
+/// A mirror image (`flip`): left-right, top-bottom, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flip {
+    H,
+    V,
+    Hv,
+}
+
+impl Flip {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flip::H => "h",
+            Flip::V => "v",
+            Flip::Hv => "hv",
+        }
+    }
+}
+
+pub(crate) fn parse_flip(value: &str) -> Result<Flip> {
+    Ok(match value {
+        "h" => Flip::H,
+        "v" => Flip::V,
+        "hv" | "vh" => Flip::Hv,
+        _ => return Err(invalid("flip")),
+    })
+}
+
+/// A standard deviation in tenths of an output pixel (`blur`, `sharpen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sigma(u16);
+
+impl Sigma {
+    /// Sigma in pixels.
+    pub fn pixels(self) -> f32 {
+        f32::from(self.0) / 10.0
+    }
+
+    pub fn tenths(self) -> u16 {
+        self.0
+    }
+
+    pub fn from_tenths(t: u16) -> Sigma {
+        Sigma(t)
+    }
+
+    /// The canonical spelling: `2`, `0.5`.
+    pub fn canonical(self) -> String {
+        let s = format!("{}.{}", self.0 / 10, self.0 % 10);
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// A sigma from `min` to `max` tenths, rounded to a tenth.
+pub(crate) fn parse_sigma(name: &str, value: &str, min: u16, max: u16) -> Result<Sigma> {
+    match parse_fixed(value, 1) {
+        Some(v) if (u64::from(min)..=u64::from(max)).contains(&v) => Ok(Sigma(v as u16)),
+        _ => Err(invalid(name)),
     }
 }

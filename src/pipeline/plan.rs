@@ -3,10 +3,10 @@
 //! output), weighed, and run by `render` as decode → [`Plan::steps`] → encode.
 
 use super::geometry::{layout, Rect};
-use super::steps::{Flatten, Orient, Pad, Resize, Step};
+use super::steps::{Flatten, Orient, Pad, Resize, Step, EFFECTS};
 use super::{decode, encode, Limits, Orientation, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
-use crate::params::{OutputFormat, Rgba, Transform};
+use crate::params::{Flip, OutputFormat, Rgba, Transform};
 
 /// Everything a render will do.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +21,7 @@ pub struct Plan {
     pub orientation: Orientation,
     /// The resized size, in stored orientation.
     pub size: (u32, u32),
-    /// Steps on the resized pixels, in order, before they are oriented (none yet: blur,
-    /// sharpen and the like go here).
+    /// Effects on the resized pixels (blur, sharpen, ...), in order, before they are oriented.
     pub effects: Vec<Step>,
     /// The output size; larger than the oriented `size` only for `fit=pad`, which places the
     /// image at `offset` on `background`.
@@ -38,10 +37,19 @@ pub struct Plan {
     pub memory: u64,
 }
 
-/// The rotation and flips the request asks for, applied after the EXIF orientation (none
-/// yet: `rot` and `flip` will be read here).
-fn user_orientation(_transform: &Transform) -> Orientation {
-    Orientation::identity()
+/// The rotation then the flips the request asks for, applied after the EXIF orientation.
+fn user_orientation(transform: &Transform) -> Orientation {
+    let rotation = transform
+        .rotation
+        .and_then(|r| Orientation::rotate(u32::from(r.degrees())))
+        .unwrap_or_else(Orientation::identity);
+    let flip = match transform.flip {
+        None => Orientation::identity(),
+        Some(Flip::H) => Orientation::flip_h(),
+        Some(Flip::V) => Orientation::flip_v(),
+        Some(Flip::Hv) => Orientation::flip_h().then(Orientation::flip_v()),
+    };
+    rotation.then(flip)
 }
 
 fn pixels((w, h): (u32, u32)) -> u64 {
@@ -132,7 +140,11 @@ pub fn prepare(
         shrink,
         orientation,
         size,
-        effects: Vec::new(),
+        effects: EFFECTS
+            .iter()
+            .filter_map(|plan| plan(transform, size))
+            .map(Step::Effect)
+            .collect(),
         canvas: layout.canvas,
         offset: layout.offset,
         background,

@@ -14,6 +14,7 @@ mod inputs;
 mod lambda;
 mod metadata;
 mod probe;
+mod reference;
 mod runtime_api;
 mod s3;
 mod security;

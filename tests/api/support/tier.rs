@@ -25,6 +25,9 @@ pub enum Tier {
     Chromium,
     /// libavif's `avifdec`, the independent decoder of our AVIF output.
     Avifdec,
+    /// Python with Pillow (`IMGFN_TEST_PYTHON`, else `python3`): the independent reference of
+    /// the pixel tests (tests/reference.py).
+    Pillow,
 }
 
 impl Tier {
@@ -38,6 +41,7 @@ impl Tier {
             Tier::CargoLambda => "needs cargo lambda: run scripts/test.sh",
             Tier::Chromium => "needs Chromium and chromedriver: run scripts/test.sh",
             Tier::Avifdec => "needs avifdec (libavif-bin): run scripts/test.sh",
+            Tier::Pillow => "needs Python with Pillow: run scripts/test.sh",
         }
     }
 
@@ -53,6 +57,16 @@ impl Tier {
             )
             .or_else(|| tool("IMGFN_TEST_CHROMEDRIVER", &["chromedriver"])),
             Tier::Avifdec => not_on_path(&["avifdec"]),
+            Tier::Pillow => {
+                let python =
+                    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+                let ok = std::process::Command::new(&python)
+                    .args(["-c", "import PIL"])
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                (!ok).then(|| format!("{python} cannot import PIL"))
+            }
         }
     }
 }

@@ -1,0 +1,195 @@
+//! The operations of the vocabulary against an independent reference: Pillow doing the same
+//! operation (tests/reference.py), compared pixel by pixel within a tolerance.
+//!
+//! Each case renders with imgfn's pipeline twice: once with the operation, once without it
+//! (same size), and runs Pillow's version of the operation on the second. Rotations and
+//! flips move pixels and must match exactly; filters are compared by mean and largest
+//! difference per channel.
+
+use crate::support::{tempdir, testdata};
+use image::{DynamicImage, GenericImageView};
+use imgfn::params::{ImageRequest, OutputFormat};
+use imgfn::pipeline::{self, Settings};
+
+/// The Python that runs the reference (scripts/test.sh puts Pillow in target/venv).
+fn python() -> String {
+    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// `file` rendered by imgfn's pipeline with `query`, as PNG, decoded.
+fn imgfn(file: &str, query: &str) -> DynamicImage {
+    let bytes = std::fs::read(testdata().join(file)).unwrap();
+    let info = pipeline::probe(&bytes).expect("probe");
+    let transform = ImageRequest::parse(Some(query)).expect(query).transform;
+    let out = pipeline::render(
+        &bytes,
+        &info,
+        &transform,
+        OutputFormat::Png,
+        &Settings::default(),
+        &mut fast_image_resize::Resizer::new(),
+    )
+    .unwrap_or_else(|e| panic!("{file}?{query}: {e}"));
+    image::load_from_memory(&out.bytes).expect("our PNG")
+}
+
+/// Pillow's `op` (see tests/reference.py) applied to `input`.
+fn pillow(op: &str, arg: &str, input: &DynamicImage) -> DynamicImage {
+    let dir = tempdir();
+    let (src, dst) = (dir.join("in.png"), dir.join("out.png"));
+    input.save(&src).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .args([op])
+        .arg(&src)
+        .arg(&dst)
+        .arg(arg)
+        .output()
+        .expect("run tests/reference.py");
+    assert!(
+        out.status.success(),
+        "reference.py {op} {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&dst).expect("Pillow's PNG");
+    let _ = std::fs::remove_dir_all(&dir);
+    img
+}
+
+/// Mean and largest absolute difference per channel of what a viewer sees (composited over
+/// white: the colour under full transparency means nothing), same size required.
+fn difference(a: &DynamicImage, b: &DynamicImage) -> (f64, u8) {
+    assert_eq!(a.dimensions(), b.dimensions(), "sizes differ");
+    let (a, b) = (over_white(a), over_white(b));
+    let diffs: Vec<u8> = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| x.abs_diff(y))
+        .collect();
+    let mean = diffs.iter().map(|&d| f64::from(d)).sum::<f64>() / diffs.len() as f64;
+    (mean, diffs.iter().copied().max().unwrap_or(0))
+}
+
+fn over_white(img: &DynamicImage) -> image::RgbImage {
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = u32::from(p[3]);
+        let c = |v: u8| ((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([c(p[0]), c(p[1]), c(p[2])])
+    })
+}
+
+/// What Pillow calls the transposition of the user's rotation then flip.
+fn transposes(rot: u16, flip: Option<&str>) -> Vec<&'static str> {
+    let mut ops = Vec::new();
+    match rot {
+        90 => ops.push("rotate-90"),
+        180 => ops.push("rotate-180"),
+        270 => ops.push("rotate-270"),
+        _ => {}
+    }
+    match flip {
+        Some("h") => ops.push("flip-h"),
+        Some("v") => ops.push("flip-v"),
+        Some("hv") => ops.extend(["flip-h", "flip-v"]),
+        _ => {}
+    }
+    ops
+}
+
+#[test]
+fn rotations_and_flips_match_pillow_on_every_exif_orientation() {
+    crate::needs!(Pillow);
+    // Stored in all of these orientations: the user's rotation composes with EXIF's.
+    let files = [
+        "small.jpg",
+        "orient-3.jpg",
+        "orient-5.jpg",
+        "orient-6.jpg",
+        "orient-8.jpg",
+        "alpha-small.png",
+    ];
+    for file in files {
+        for rot in [0u16, 90, 180, 270] {
+            for flip in [None, Some("h"), Some("v"), Some("hv")] {
+                if rot == 0 && flip.is_none() {
+                    continue;
+                }
+                // `w` refers to the rotated image: a quarter turn makes it the height before.
+                let side = if rot % 180 == 90 { "h" } else { "w" };
+                let mut plain = imgfn(file, &format!("{side}=96"));
+                let mut query = format!("w=96&rot={rot}");
+                if let Some(f) = flip {
+                    query.push_str(&format!("&flip={f}"));
+                }
+                let ours = imgfn(file, &query);
+                for op in transposes(rot, flip) {
+                    plain = pillow("transpose", op, &plain);
+                }
+                assert_eq!(ours.width(), 96, "{file}?{query}");
+                assert_eq!(
+                    difference(&ours, &plain),
+                    (0.0, 0),
+                    "{file}?{query}: not Pillow's transposition of the unrotated rendition"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn blur_matches_pillow() {
+    crate::needs!(Pillow);
+    for (file, sigma) in [
+        ("medium.jpg", "0.5"),
+        ("medium.jpg", "2"),
+        ("medium.jpg", "3"),
+        ("medium.jpg", "8"),
+        ("medium.jpg", "40"),
+        ("alpha-small.png", "1.5"),
+    ] {
+        let plain = imgfn(file, "w=240");
+        let ours = imgfn(file, &format!("w=240&blur={sigma}"));
+        let theirs = pillow("blur", sigma, &plain);
+        let (mean, max) = difference(&ours, &theirs);
+        eprintln!("blur {file} sigma {sigma}: mean {mean:.3}, max {max}");
+        assert!(
+            mean <= 0.75 && max <= 6,
+            "blur={sigma} on {file}: mean difference {mean:.3}, largest {max} from Pillow's"
+        );
+        // And it is a blur: far from the unblurred image.
+        let (moved, _) = difference(&ours, &plain);
+        assert!(
+            moved > 0.5,
+            "blur={sigma} on {file} barely changed anything ({moved:.3})"
+        );
+    }
+}
+
+#[test]
+fn sharpen_matches_pillow() {
+    crate::needs!(Pillow);
+    for (file, sigma) in [
+        ("medium.jpg", "0.5"),
+        ("medium.jpg", "1"),
+        ("medium.jpg", "3"),
+    ] {
+        let plain = imgfn(file, "w=240");
+        let ours = imgfn(file, &format!("w=240&sharpen={sigma}"));
+        let theirs = pillow("sharpen", sigma, &plain);
+        let (mean, max) = difference(&ours, &theirs);
+        eprintln!("sharpen {file} sigma {sigma}: mean {mean:.3}, max {max}");
+        assert!(
+            mean <= 0.75 && max <= 6,
+            "sharpen={sigma} on {file}: mean difference {mean:.3}, largest {max} from Pillow's"
+        );
+        let (moved, _) = difference(&ours, &plain);
+        assert!(
+            moved > 0.5,
+            "sharpen={sigma} on {file} barely changed anything ({moved:.3})"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""The independent reference of imgfn's pixel tests: one operation done by Pillow.
+
+    reference.py OP IN.png OUT.png [ARG]
+
+OP is one of:
+  transpose NAME   Pillow's Image.transpose (rotate-90 means 90 degrees clockwise, as imgfn's
+                   rot; flip-h mirrors left-right, flip-v top-bottom)
+  blur SIGMA       ImageFilter.GaussianBlur(SIGMA)
+  sharpen SIGMA    ImageFilter.UnsharpMask(radius=SIGMA, percent=100, threshold=0)
+  crop X,Y,W,H     Image.crop in pixels of the input
+
+The tests in tests/api/reference.rs run it (scripts/test.sh installs Pillow in target/venv) and
+compare its output with imgfn's, pixel by pixel, within a tolerance.
+"""
+import sys
+
+from PIL import Image, ImageFilter
+
+T = Image.Transpose
+TRANSPOSE = {
+    "rotate-90": T.ROTATE_270,  # Pillow's ROTATE_n turns counter-clockwise
+    "rotate-180": T.ROTATE_180,
+    "rotate-270": T.ROTATE_90,
+    "flip-h": T.FLIP_LEFT_RIGHT,
+    "flip-v": T.FLIP_TOP_BOTTOM,
+    "transpose": T.TRANSPOSE,
+    "transverse": T.TRANSVERSE,
+}
+
+
+def main(op, src, dst, arg):
+    im = Image.open(src)
+    im.load()
+    if op == "transpose":
+        out = im.transpose(TRANSPOSE[arg])
+    elif op == "blur":
+        out = im.filter(ImageFilter.GaussianBlur(float(arg)))
+    elif op == "sharpen":
+        out = im.filter(ImageFilter.UnsharpMask(radius=float(arg), percent=100, threshold=0))
+    elif op == "crop":
+        x, y, w, h = (int(v) for v in arg.split(","))
+        out = im.crop((x, y, x + w, y + h))
+    else:
+        raise SystemExit(f"unknown op {op}")
+    out.save(dst, "PNG")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])
