@@ -245,6 +245,7 @@ pub fn metadata_json(info: &SourceInfo, source_bytes: usize) -> serde_json::Valu
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::params::Rotation;
     use proptest::prelude::*;
 
     /// A real PNG of `w`x`h` (a gradient, optionally with alpha), encoded by the image crate.
@@ -290,26 +291,43 @@ mod properties {
             Just("webp"),
             Just("gif")
         ]);
-        (w, h, dpr, fit, gravity, fmt).prop_map(|(w, h, dpr, fit, gravity, fmt)| {
-            let mut parts = Vec::new();
-            if let Some(w) = w {
-                parts.push(format!("w={w}"));
-            }
-            if let Some(h) = h {
-                parts.push(format!("h={h}"));
-            }
-            if let Some(d) = dpr {
-                parts.push(format!("dpr={d}"));
-            }
-            if let Some(f) = fit {
-                parts.push(format!("fit={f}"));
-            }
-            if let Some(g) = gravity {
-                parts.push(format!("gravity={g}"));
-            }
-            parts.push(format!("fmt={}", fmt.unwrap_or("png")));
-            parts.join("&")
-        })
+        let rot = prop::option::of(prop_oneof![Just("90"), Just("180"), Just("270")]);
+        let flip = prop::option::of(prop_oneof![Just("h"), Just("v"), Just("hv")]);
+        let blur = prop::option::of(prop_oneof![Just("0.3"), Just("1.5"), Just("4")]);
+        let sharpen = prop::option::of(prop_oneof![Just("0.5"), Just("2")]);
+        let effects = (rot, flip, blur, sharpen).prop_map(|(rot, flip, blur, sharpen)| {
+            [
+                ("rot", rot),
+                ("flip", flip),
+                ("blur", blur),
+                ("sharpen", sharpen),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| v.map(|v| format!("{name}={v}")))
+            .collect::<Vec<_>>()
+        });
+        (w, h, dpr, fit, gravity, fmt, effects).prop_map(
+            |(w, h, dpr, fit, gravity, fmt, effects)| {
+                let mut parts = effects;
+                if let Some(w) = w {
+                    parts.push(format!("w={w}"));
+                }
+                if let Some(h) = h {
+                    parts.push(format!("h={h}"));
+                }
+                if let Some(d) = dpr {
+                    parts.push(format!("dpr={d}"));
+                }
+                if let Some(f) = fit {
+                    parts.push(format!("fit={f}"));
+                }
+                if let Some(g) = gravity {
+                    parts.push(format!("gravity={g}"));
+                }
+                parts.push(format!("fmt={}", fmt.unwrap_or("png")));
+                parts.join("&")
+            },
+        )
     }
 
     proptest! {
@@ -328,9 +346,12 @@ mod properties {
             let limits = Limits { max_output_side: 1000, ..Limits::default() };
             let bytes = png(sw, sh, alpha);
             let info = probe(&bytes).expect("probe");
-            let Ok(layout) = layout(info.display_size(), &params, limits.max_output_side) else {
+            // `w` and `h` refer to the image as rotated by `rot`.
+            let turned = matches!(params.rotation, Some(Rotation::Cw90 | Rotation::Cw270));
+            let (sw, sh) = if turned { (sh, sw) } else { (sw, sh) };
+            let Ok(layout) = layout((sw, sh), &params, limits.max_output_side) else {
                 // Refused plans must be over a limit, never something else.
-                let err = layout(info.display_size(), &params, limits.max_output_side).unwrap_err();
+                let err = layout((sw, sh), &params, limits.max_output_side).unwrap_err();
                 prop_assert_eq!(err.status(), 422);
                 return Ok(());
             };
@@ -347,6 +368,8 @@ mod properties {
             let out = render(&bytes, &info, &params, format, &settings, &mut fast_image_resize::Resizer::new())
                 .expect("render");
             prop_assert_eq!((out.width, out.height), layout.canvas);
+            let planned = prepare(&info, &params, format, &settings.limits).expect("planned");
+            prop_assert_eq!(planned.canvas, layout.canvas);
             let decoded = image::load_from_memory(&out.bytes).expect("decodable");
             prop_assert_eq!((decoded.width(), decoded.height()), layout.canvas);
         }

@@ -382,4 +382,102 @@ mod tests {
         )
         .is_ok());
     }
+
+    /// Every combination of EXIF orientation, rotation, flip, fit, box, dpr and gravity gives
+    /// the canvas an independent computation expects, a region inside the stored pixels, and
+    /// steps that turn the resized pixels into exactly that canvas.
+    #[test]
+    fn dimensions_for_every_orientation_rotation_and_fit() {
+        let stored = (640u32, 480u32);
+        let boxes = [
+            (None, None),
+            (Some(200), None),
+            (None, Some(90)),
+            (Some(200), Some(90)),
+            (Some(90), Some(200)),
+            (Some(1000), Some(300)),
+        ];
+        let fits = ["cover", "contain", "scale-down", "fill", "pad"];
+        let mut checked = 0;
+        for exif in 1..=8u8 {
+            let info = source(SourceFormat::Png, stored, exif, false);
+            for rot in [0u32, 90, 180, 270] {
+                for flip in ["", "h", "v", "hv"] {
+                    for (w, h) in boxes {
+                        for fit in fits {
+                            for dpr in ["1", "1.5"] {
+                                for gravity in ["center", "top-left", "0.9,0.1"] {
+                                    let mut q = vec![
+                                        format!("rot={rot}"),
+                                        format!("fit={fit}"),
+                                        format!("dpr={dpr}"),
+                                        format!("gravity={gravity}"),
+                                    ];
+                                    if !flip.is_empty() {
+                                        q.push(format!("flip={flip}"));
+                                    }
+                                    q.extend(w.map(|w| format!("w={w}")));
+                                    q.extend(h.map(|h| format!("h={h}")));
+                                    let q = q.join("&");
+                                    let t = transform(&q);
+                                    let plan =
+                                        prepare(&info, &t, OutputFormat::Png, &Limits::default())
+                                            .unwrap_or_else(|e| panic!("{exif} {q}: {e}"));
+                                    // Displayed: EXIF 5..8 and quarter turns swap the axes.
+                                    let swaps = (exif >= 5) != (rot % 180 == 90);
+                                    let (dw, dh) = if swaps {
+                                        (f64::from(stored.1), f64::from(stored.0))
+                                    } else {
+                                        (f64::from(stored.0), f64::from(stored.1))
+                                    };
+                                    let ratio = if dpr == "1" { 1.0 } else { 1.5 };
+                                    let bw = w.map(|v| (f64::from(v) * ratio).round());
+                                    let bh = h.map(|v| (f64::from(v) * ratio).round());
+                                    let down =
+                                        |s: f64| if fit == "scale-down" { s.min(1.0) } else { s };
+                                    let expected = match (bw, bh) {
+                                        (None, None) => (dw, dh),
+                                        (Some(bw), None) => {
+                                            let s = down(bw / dw);
+                                            ((dw * s).round(), (dh * s).round())
+                                        }
+                                        (None, Some(bh)) => {
+                                            let s = down(bh / dh);
+                                            ((dw * s).round(), (dh * s).round())
+                                        }
+                                        (Some(bw), Some(bh)) => match fit {
+                                            "cover" | "fill" | "pad" => (bw, bh),
+                                            _ => {
+                                                let s = down((bw / dw).min(bh / dh));
+                                                ((dw * s).round().min(bw), (dh * s).round().min(bh))
+                                            }
+                                        },
+                                    };
+                                    let expected = (expected.0 as u32, expected.1 as u32);
+                                    assert_eq!(plan.canvas, expected, "exif {exif}, {q}");
+                                    let r = plan.region;
+                                    assert!(
+                                        r.x >= -1e-9
+                                            && r.y >= -1e-9
+                                            && r.x + r.w <= f64::from(stored.0) + 1e-6
+                                            && r.y + r.h <= f64::from(stored.1) + 1e-6,
+                                        "exif {exif}, {q}: region {r:?} outside the stored pixels"
+                                    );
+                                    // The oriented resized image fits the canvas (pad places it).
+                                    let shown = plan.orientation.display_size(plan.size);
+                                    assert!(
+                                        shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1,
+                                        "exif {exif}, {q}: {shown:?} on {:?}",
+                                        plan.canvas
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 4 * 4 * 6 * 5 * 2 * 3);
+    }
 }
