@@ -14,6 +14,9 @@ use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
 
+/// At most this many `ListObjectsV2` calls make one listing page (see [`S3Source::list`]).
+pub const LIST_CALLS_PER_PAGE: usize = 4;
+
 /// How long presigned URLs stay valid.
 pub const PRESIGN_EXPIRY: Duration = Duration::from_secs(300);
 
@@ -157,8 +160,14 @@ impl S3Source {
                 .key(&object)
                 .range(format!("bytes=0-{}", len.saturating_sub(1)))
                 .send()
-                .await
-                .map_err(|e| classify("get range", e))?;
+                .await;
+            let resp = match resp {
+                Ok(resp) => resp,
+                // 416 to a range starting at byte 0: the object exists and is empty (a
+                // missing key is a 404 first). The folder gives empty bytes: so do we.
+                Err(e) if is_invalid_range(&e) => return Ok(Bytes::new()),
+                Err(e) => return Err(classify("get range", e)),
+            };
             let body = resp
                 .body
                 .collect()
@@ -173,46 +182,93 @@ impl S3Source {
 
     /// One page of originals under `prefix` (relative to the configured prefix), in key
     /// order. Objects under the renditions prefix and keys imgfn would not serve are skipped.
+    ///
+    /// Pages are full, as the folder's are: S3 is asked again (from where it stopped) until
+    /// `limit` servable keys are found, plus one to know whether another page follows, or
+    /// the listing ends. The cursor is the last key returned, relative to the configured
+    /// prefix (the next page starts after it: `StartAfter`); no cursor means the end. At
+    /// most [`LIST_CALLS_PER_PAGE`] calls are made per page, so a run of hidden keys cannot
+    /// hold a request: then the page may be short (even empty), its cursor the last key S3
+    /// returned, and the next page resumes from there.
     pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Listing> {
         let full_prefix = format!("{}{}", self.settings.prefix, prefix);
-        self.timed("list", async {
-            let resp = self
+        let wanted = limit as usize;
+        let mut entries: Vec<Listed> = Vec::new();
+        // The last object key S3 returned (hidden or not), and S3's token to go on after it.
+        let mut last_seen: Option<String> = None;
+        let mut token: Option<String> = None;
+        for _ in 0..LIST_CALLS_PER_PAGE {
+            // One more than the page holds: the extra one says whether a next page exists.
+            let ask = (wanted + 1 - entries.len()).min(1000) as i32;
+            let mut req = self
                 .client
                 .list_objects_v2()
                 .bucket(&self.settings.bucket)
                 .prefix(&full_prefix)
-                .set_continuation_token(cursor.map(str::to_string))
-                .max_keys(i32::try_from(limit).unwrap_or(1000))
-                .send()
-                .await
-                .map_err(|e| classify("list", e))?;
-            let entries = resp
-                .contents()
-                .iter()
-                .filter_map(|o| {
-                    let object = o.key()?;
-                    if object.starts_with(&self.settings.renditions_prefix) {
-                        return None;
-                    }
-                    let key = Key::parse(object.strip_prefix(&self.settings.prefix)?).ok()?;
-                    Some(Listed {
-                        key,
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                        version: o.e_tag().unwrap_or_default().to_string(),
-                    })
+                .max_keys(ask);
+            req = match (&token, cursor) {
+                (Some(token), _) => req.continuation_token(token),
+                (None, Some(after)) => req.start_after(format!("{}{after}", self.settings.prefix)),
+                (None, None) => req,
+            };
+            let resp = self
+                .timed("list", async {
+                    req.send().await.map_err(|e| classify("list", e))
                 })
-                .collect();
-            let next = resp
+                .await?;
+            for o in resp.contents() {
+                let Some(object) = o.key() else { continue };
+                last_seen = Some(object.to_string());
+                if let Some(listed) = self.listed(object, o) {
+                    entries.push(listed);
+                }
+                if entries.len() > wanted {
+                    // A next page exists: it starts after this page's last key.
+                    entries.truncate(wanted);
+                    let next_cursor = entries.last().map(|e| e.key.to_string());
+                    return Ok(Listing {
+                        entries,
+                        next_cursor,
+                    });
+                }
+            }
+            token = resp
                 .is_truncated()
                 .unwrap_or(false)
                 .then(|| resp.next_continuation_token().map(str::to_string))
                 .flatten();
-            Ok(Listing {
-                entries,
-                next_cursor: next,
-            })
+            if token.is_none() {
+                // The listing ended within this page.
+                return Ok(Listing {
+                    entries,
+                    next_cursor: None,
+                });
+            }
+        }
+        // The call bound is hit: a short page, resuming after the last key S3 returned.
+        let next_cursor = last_seen
+            .as_deref()
+            .and_then(|o| o.strip_prefix(&self.settings.prefix))
+            .map(str::to_string)
+            .or_else(|| cursor.map(str::to_string));
+        Ok(Listing {
+            entries,
+            next_cursor,
         })
-        .await
+    }
+
+    /// A listed object as an original, or `None` for what imgfn does not serve (renditions,
+    /// dot-files, keys outside the configured prefix).
+    fn listed(&self, object: &str, o: &aws_sdk_s3::types::Object) -> Option<Listed> {
+        if object.starts_with(&self.settings.renditions_prefix) {
+            return None;
+        }
+        let key = Key::parse(object.strip_prefix(&self.settings.prefix)?).ok()?;
+        Some(Listed {
+            key,
+            size: o.size().unwrap_or(0).max(0) as u64,
+            version: o.e_tag().unwrap_or_default().to_string(),
+        })
     }
 
     /// A presigned PUT for `key` that S3 accepts only with exactly this `Content-Type` and
@@ -306,6 +362,13 @@ pub fn call_policy(
         .operation_timeout(timeout)
         .build();
     (retry, timeouts)
+}
+
+/// S3's answer to a range that starts past the object's end (`416 InvalidRange`).
+fn is_invalid_range<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    status_of(e) == Some(416) || e.code() == Some("InvalidRange")
 }
 
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {

@@ -405,11 +405,9 @@ contract!(
     version_changes_when_content_changes,
     fetch_refuses_bodies_over_max_bytes,
     head_bytes_reads_the_start,
-    head_bytes_of_an_empty_original_is_empty => s3 #[ignore = "FINDING: S3 head_bytes of a 0-byte \
-        object is a ranged GET that the store answers 416, reported as Upstream (502)"],
+    head_bytes_of_an_empty_original_is_empty,
     list_pages_in_key_order,
-    hidden_keys_are_never_listed_and_pages_stay_full => s3 #[ignore = "FINDING: the S3 listing \
-        drops unservable keys after paging: pages come back short or empty, with a cursor"],
+    hidden_keys_are_never_listed_and_pages_stay_full,
     keys_with_spaces_and_unicode,
     create_stores_new_originals_and_never_replaces,
 );
