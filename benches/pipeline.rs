@@ -120,6 +120,16 @@ fn bench_resize(c: &mut Criterion) {
 }
 
 /// Each step after the resize on a 400x300 thumbnail, run as a render runs it (`Step::run`).
+/// The effect step a query plans for a 400x300 thumbnail (blur, sharpen, ...).
+fn effect(query: &str) -> Step {
+    let t = ImageRequest::parse(Some(query)).expect("query").transform;
+    imgfn::pipeline::steps::EFFECTS
+        .iter()
+        .find_map(|plan| plan(&t, (400, 300)))
+        .map(Step::Effect)
+        .expect("an effect")
+}
+
 fn bench_steps(c: &mut Criterion) {
     let photo = decoded(&load("2.5mp", "medium.jpg"));
     let mut resizer = Resizer::new();
@@ -153,6 +163,9 @@ fn bench_steps(c: &mut Criterion) {
             }),
             &rgba,
         ),
+        ("blur/400x300-sigma2", effect("blur=2"), &rgb),
+        ("blur/400x300-sigma20", effect("blur=20"), &rgb),
+        ("sharpen/400x300-sigma1", effect("sharpen=1"), &rgb),
     ];
     let mut g = c.benchmark_group("step");
     g.sample_size(50);

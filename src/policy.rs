@@ -432,6 +432,28 @@ mod tests {
     }
 
     #[test]
+    fn ladder_snaps_effect_strengths_up() {
+        let p = Policy::new(vec![100], SizePolicy::Snap, vec![], None);
+        let amount = |q: &str| {
+            let t = p.apply(params(q)).unwrap().transform;
+            (t.blur.map(Sigma::tenths), t.sharpen.map(Sigma::tenths))
+        };
+        assert_eq!(amount("w=100&blur=0.3&sharpen=0.3"), (Some(5), Some(5)));
+        assert_eq!(amount("w=100&blur=2.1&sharpen=1"), (Some(30), Some(10)));
+        assert_eq!(amount("w=100&blur=99.9"), (Some(1000), None));
+        // Every strength lands on the ladder: a bounded number of renditions.
+        let mut seen = std::collections::HashSet::new();
+        for t in 3..=1000u16 {
+            let q = format!("w=100&blur={}.{}", t / 10, t % 10);
+            seen.insert(amount(&q).0);
+        }
+        assert_eq!(seen.len(), AMOUNT_LADDER.len());
+        // Without a ladder nothing is rounded.
+        let free = Policy::default().apply(params("blur=2.1")).unwrap();
+        assert_eq!(free.transform.blur.map(Sigma::tenths), Some(21));
+    }
+
+    #[test]
     fn ladder_quality_rounds_to_the_nearest_step() {
         let p = Policy::new(vec![100], SizePolicy::Snap, vec![], None);
         for (q, want) in [

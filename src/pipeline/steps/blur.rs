@@ -33,40 +33,45 @@ pub fn gaussian(px: Pixels, sigma: f32) -> Result<Pixels> {
     }
     let channels = if px.alpha { 4 } else { 3 };
     let (w, h) = (px.width as usize, px.height as usize);
-    if px.buf.len() != w * h * channels {
+    if px.buf.len() != w * h * channels || w == 0 || h == 0 {
         return Err(Error::Internal(
             "blur: buffer does not match its size".into(),
         ));
     }
+    let stride = w * channels;
     let mut plane = to_float(&px, channels);
-    let mut scratch = vec![0.0f32; w.max(h) * channels];
+    let mut other = vec![0.0f32; plane.len()];
     if sigma <= EXACT_UP_TO {
         let kernel = gaussian_kernel(sigma);
-        filter_rows(&mut plane, w, h, channels, &mut scratch, |line, out| {
-            convolve(line, out, channels, &kernel)
-        });
-        filter_cols(&mut plane, w, h, channels, &mut scratch, |line, out| {
-            convolve(line, out, channels, &kernel)
-        });
+        for (row, out) in plane
+            .chunks_exact(stride)
+            .zip(other.chunks_exact_mut(stride))
+        {
+            convolve(row, out, channels, &kernel);
+        }
+        convolve_rows(&other, &mut plane, stride, &kernel);
     } else {
         let r = box_radius(sigma, 3);
         for _ in 0..3 {
-            filter_rows(&mut plane, w, h, channels, &mut scratch, |line, out| {
-                extended_box(line, out, channels, r)
-            });
+            for (row, out) in plane
+                .chunks_exact(stride)
+                .zip(other.chunks_exact_mut(stride))
+            {
+                extended_box(row, out, channels, r);
+            }
+            std::mem::swap(&mut plane, &mut other);
         }
         for _ in 0..3 {
-            filter_cols(&mut plane, w, h, channels, &mut scratch, |line, out| {
-                extended_box(line, out, channels, r)
-            });
+            box_rows(&plane, &mut other, stride, r);
+            std::mem::swap(&mut plane, &mut other);
         }
     }
     Ok(from_float(&plane, px, channels))
 }
 
-/// Bytes [`gaussian`] holds besides its input and output, per pixel: the float plane
-/// (4 bytes per channel) and one line of scratch, rounded up.
-pub const SCRATCH_BYTES_PER_PIXEL: u64 = 4 * 4 + 1;
+/// Bytes [`gaussian`] holds besides its input and output, per pixel: two float planes
+/// (4 bytes per channel each).
+pub const SCRATCH_BYTES_PER_PIXEL: u64 = 2 * 4 * 4;
 
 /// The image as floats, colours premultiplied by alpha.
 fn to_float(px: &Pixels, channels: usize) -> Vec<f32> {
@@ -123,60 +128,46 @@ fn box_radius(sigma: f32, passes: u32) -> f32 {
     (l + a) as f32
 }
 
-/// Run `f` over every row of `plane` (in place, through `scratch`).
-fn filter_rows(
-    plane: &mut [f32],
-    w: usize,
-    _h: usize,
-    channels: usize,
-    scratch: &mut [f32],
-    f: impl Fn(&[f32], &mut [f32]),
-) {
-    let stride = w * channels;
-    for row in plane.chunks_exact_mut(stride) {
-        let out = &mut scratch[..stride];
-        f(row, out);
-        row.copy_from_slice(out);
-    }
-}
-
-/// Run `f` over every column of `plane` (gathered into a line, filtered, scattered back).
-fn filter_cols(
-    plane: &mut [f32],
-    w: usize,
-    h: usize,
-    channels: usize,
-    scratch: &mut [f32],
-    f: impl Fn(&[f32], &mut [f32]),
-) {
-    let mut line = vec![0.0f32; h * channels];
-    let stride = w * channels;
-    for x in 0..w {
-        for y in 0..h {
-            let at = y * stride + x * channels;
-            line[y * channels..(y + 1) * channels].copy_from_slice(&plane[at..at + channels]);
-        }
-        let out = &mut scratch[..h * channels];
-        f(&line, out);
-        for y in 0..h {
-            let at = y * stride + x * channels;
-            plane[at..at + channels].copy_from_slice(&out[y * channels..(y + 1) * channels]);
-        }
-    }
-}
-
 /// One line convolved with a symmetric kernel; edges repeat the border pixel.
 fn convolve(line: &[f32], out: &mut [f32], channels: usize, kernel: &[f32]) {
-    let n = (line.len() / channels) as isize;
-    let radius = (kernel.len() / 2) as isize;
+    let n = line.len() / channels;
+    let radius = kernel.len() / 2;
+    let clamped = |i: usize, k: usize| (i + k).saturating_sub(radius).min(n - 1);
     for i in 0..n {
-        for c in 0..channels {
-            let mut acc = 0.0f32;
-            for (k, weight) in kernel.iter().enumerate() {
-                let j = (i + k as isize - radius).clamp(0, n - 1) as usize;
-                acc += weight * line[j * channels + c];
+        let mut acc = [0.0f32; 4];
+        if i >= radius && i + radius < n {
+            // Inside: no clamping, a straight run of taps.
+            let window = &line[(i - radius) * channels..(i + radius + 1) * channels];
+            for (weight, px) in kernel.iter().zip(window.chunks_exact(channels)) {
+                for c in 0..channels {
+                    acc[c] += weight * px[c];
+                }
             }
-            out[i as usize * channels + c] = acc;
+        } else {
+            for (k, weight) in kernel.iter().enumerate() {
+                let j = clamped(i, k) * channels;
+                for c in 0..channels {
+                    acc[c] += weight * line[j + c];
+                }
+            }
+        }
+        out[i * channels..(i + 1) * channels].copy_from_slice(&acc[..channels]);
+    }
+}
+
+/// The vertical pass: each output row a weighted sum of whole input rows (contiguous, so
+/// the compiler vectorises it); edges repeat the border row.
+fn convolve_rows(src: &[f32], dst: &mut [f32], stride: usize, kernel: &[f32]) {
+    let h = src.len() / stride;
+    let radius = kernel.len() / 2;
+    for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
+        out.fill(0.0);
+        for (k, &weight) in kernel.iter().enumerate() {
+            let j = (y + k).saturating_sub(radius).min(h - 1);
+            let row = &src[j * stride..(j + 1) * stride];
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += weight * v;
+            }
         }
     }
 }
@@ -188,14 +179,46 @@ fn extended_box(line: &[f32], out: &mut [f32], channels: usize, r: f32) {
     let l = r.floor() as isize;
     let a = r - l as f32;
     let norm = 1.0 / (2.0 * r + 1.0);
-    let at = |j: isize, c: usize| line[j.clamp(0, n - 1) as usize * channels + c];
-    for c in 0..channels {
-        // Sum over [i - l, i + l] for i = 0.
-        let mut sum: f32 = (-l..=l).map(|j| at(j, c)).sum();
-        for i in 0..n {
-            let edges = at(i - l - 1, c) + at(i + l + 1, c);
-            out[i as usize * channels + c] = (sum + a * edges) * norm;
-            sum += at(i + l + 1, c) - at(i - l, c);
+    let at = |j: isize| j.clamp(0, n - 1) as usize * channels;
+    let mut sum = [0.0f32; 4];
+    for j in -l..=l {
+        let p = at(j);
+        for c in 0..channels {
+            sum[c] += line[p + c];
+        }
+    }
+    for i in 0..n {
+        let (before, after) = (at(i - l - 1), at(i + l + 1));
+        let (leaving, o) = (at(i - l), i as usize * channels);
+        for c in 0..channels {
+            out[o + c] = (sum[c] + a * (line[before + c] + line[after + c])) * norm;
+            sum[c] += line[after + c] - line[leaving + c];
+        }
+    }
+}
+
+/// The vertical extended box pass over whole rows: a running sum row, vectorised.
+fn box_rows(src: &[f32], dst: &mut [f32], stride: usize, r: f32) {
+    let h = (src.len() / stride) as isize;
+    let l = r.floor() as isize;
+    let a = r - l as f32;
+    let norm = 1.0 / (2.0 * r + 1.0);
+    let row = |j: isize| {
+        let j = j.clamp(0, h - 1) as usize;
+        &src[j * stride..(j + 1) * stride]
+    };
+    let mut sum = vec![0.0f32; stride];
+    for j in -l..=l {
+        for (s, v) in sum.iter_mut().zip(row(j)) {
+            *s += v;
+        }
+    }
+    for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
+        let y = y as isize;
+        let (before, after, leaving) = (row(y - l - 1), row(y + l + 1), row(y - l));
+        for i in 0..stride {
+            out[i] = (sum[i] + a * (before[i] + after[i])) * norm;
+            sum[i] += after[i] - leaving[i];
         }
     }
 }
