@@ -1,5 +1,6 @@
 //! The decode path on arbitrary bytes: probe the header, then render a small thumbnail
-//! under tight limits. Every outcome must be an `Error`, never a panic or an abort.
+//! under tight limits, with rotations, flips and effects. Every outcome must be an `Error`,
+//! never a panic or an abort.
 #![no_main]
 
 use imgfn::params::{ImageRequest, OutputFormat};
@@ -29,9 +30,16 @@ fuzz_target!(|data: &[u8]| {
         },
         ..Settings::default()
     };
-    let params = ImageRequest::parse(Some("w=48&h=32&fit=cover"))
-        .expect("params")
-        .transform;
+    // The steps of the vocabulary on whatever the decoder made of the bytes: one query per
+    // input, chosen by its length so that every query meets every kind of input.
+    const QUERIES: [&str; 4] = [
+        "w=48&h=32&fit=cover",
+        "w=40&rot=90&flip=h&blur=1.5",
+        "h=30&rot=270&flip=v&sharpen=0.7&fit=pad&w=31&bg=00000080",
+        "w=33&h=20&fit=contain&blur=9&flip=hv",
+    ];
+    let query = QUERIES[data.len() % QUERIES.len()];
+    let params = ImageRequest::parse(Some(query)).expect("params").transform;
     let mut resizer = fast_image_resize::Resizer::new();
     let _ = pipeline::render(data, &info, &params, OutputFormat::Png, &settings, &mut resizer);
 });
