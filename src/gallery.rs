@@ -31,7 +31,7 @@ pub const PAGE_CSP: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GalleryQuery {
     pub prefix: String,
-    /// The store's own cursor (a key locally, a continuation token on S3), decoded.
+    /// Where the last page stopped (its last key, on both backends), decoded.
     pub cursor: Option<String>,
     pub limit: u32,
 }
