@@ -4,7 +4,7 @@
 //! the plain values the core uses. The README's configuration table mirrors this file.
 
 use crate::pipeline::{EncodeOptions, Limits, Settings};
-use crate::policy::{Policy, SizePolicy};
+use crate::policy::{Policy, Presets, SizePolicy};
 use crate::signing::SigningKeys;
 use crate::uploads::UploadToken;
 use std::net::SocketAddr;
@@ -136,6 +136,17 @@ pub struct Config {
     /// Highest `q`; higher requests are lowered to it.
     #[arg(long, env = "IMGFN_MAX_QUALITY", value_parser = clap::value_parser!(u8).range(1..=100))]
     pub max_quality: Option<u8>,
+
+    /// Named parameter sets `name=query[,name=query...]`, e.g.
+    /// `thumb=w=200&h=200&fit=cover&fmt=auto,hero=w=1600&q=70`; `?preset=thumb` asks for one.
+    /// Each query is checked at startup by the URL's parser (a bad one stops the start).
+    #[arg(long, env = "IMGFN_PRESETS")]
+    pub presets: Option<Presets>,
+
+    /// Refuse every transformation but `preset=NAME` (with `download`); originals stay.
+    #[arg(long, env = "IMGFN_ONLY_PRESETS", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub only_presets: bool,
 
     /// Images processed at once (CPU-bound work); default: the number of CPUs.
     #[arg(long, env = "IMGFN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -271,6 +282,8 @@ impl Config {
             size_policy: SizePolicy::Snap,
             allowed_formats: Vec::new(),
             max_quality: None,
+            presets: None,
+            only_presets: false,
             workers: None,
             avif_speed: DEFAULT_AVIF_SPEED,
             bucket: None,
@@ -317,6 +330,7 @@ impl Config {
             self.max_quality,
         )
         .with_backgrounds(self.allowed_backgrounds.clone())
+        .with_presets(self.presets.clone().unwrap_or_default(), self.only_presets)
     }
 
     /// The response budget under Lambda: the explicit setting, or what the invoke mode allows.
@@ -338,5 +352,55 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(2)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn presets(value: &str) -> std::result::Result<Policy, String> {
+        Cli::try_parse_from(["imgfn", "--presets", value])
+            .map(|cli| cli.config.policy())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn presets_parse_at_startup() {
+        let p = presets("thumb=w=200&h=200&fit=cover&fmt=auto, hero=w=1600&q=70").unwrap();
+        assert_eq!(p.presets.names(), ["thumb", "hero"]);
+        let thumb = p.presets.get("thumb").unwrap();
+        assert_eq!(thumb.to_string(), "w=200&h=200&fit=cover&fmt=auto");
+        // A comma inside a value continues the query it belongs to.
+        let p = presets("focus=w=100&gravity=0.25,0.75,b=h=5").unwrap();
+        assert_eq!(p.presets.names(), ["focus", "b"]);
+        assert_eq!(
+            p.presets.get("focus").unwrap().to_string(),
+            "w=100&gravity=0.25,0.75"
+        );
+        assert!(!p.only_presets);
+        let only = Cli::try_parse_from(["imgfn", "--only-presets"]).unwrap();
+        assert!(only.config.policy().only_presets);
+    }
+
+    #[test]
+    fn a_bad_preset_fails_naming_it() {
+        for (value, named) in [
+            ("thumb=w=200,hero=w=0", "preset `hero`"),
+            ("thumb=w=200,hero=zoom=2", "preset `hero`"),
+            ("thumb=w=1,thumb=w=2", "preset `thumb` is defined twice"),
+            ("a=preset=b", "preset `a`"),
+            ("Big=w=1", "`Big=w=1` is not `name=query`"),
+        ] {
+            let err = presets(value).unwrap_err();
+            assert!(err.contains(named), "{value}: {err}");
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! default, so no allow-list can be walked around by leaving `fmt` out.
 
 use crate::error::{Error, Result};
+use crate::params::Crop;
 use crate::params::{
     Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, Sigma, TABLE,
 };
@@ -22,6 +23,8 @@ pub const DPR_LADDER: [u16; 5] = [100, 150, 200, 300, 400];
 pub const QUALITY_STEP: u8 = 5;
 /// Focal points are rounded to 1/FOCAL_STEPS of the width and height under a size ladder.
 pub const FOCAL_STEPS: u16 = 20;
+/// `crop` fractions are rounded to 1/REGION_STEPS under a size ladder (pixels are refused).
+pub const REGION_STEPS: u16 = 20;
 /// Effect strengths (`blur`, `sharpen`; tenths of a pixel) snap up to these under a ladder.
 pub const AMOUNT_LADDER: [u16; 11] = [5, 10, 20, 30, 50, 80, 130, 200, 300, 500, 1000];
 
@@ -46,6 +49,77 @@ pub struct Policy {
     pub max_quality: Option<u8>,
     /// `bg` colours allowed under a size ladder (any colour without a ladder).
     pub backgrounds: Vec<Rgba>,
+    /// Named parameter sets that `preset=NAME` expands to.
+    pub presets: Presets,
+    /// Refuse every transformation but `preset=NAME` (and `download`); originals stay.
+    pub only_presets: bool,
+}
+
+/// Named parameter sets (`IMGFN_PRESETS`: `name=query[,name=query...]`), each query parsed
+/// at startup by the URL's own parser, so a bad preset stops the service from starting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presets(Vec<(String, ImageRequest)>);
+
+impl Presets {
+    pub fn get(&self, name: &str) -> Option<&ImageRequest> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    fn listed(&self) -> String {
+        if self.0.is_empty() {
+            "none are configured (IMGFN_PRESETS)".to_string()
+        } else {
+            format!("configured: {}", self.names().join(", "))
+        }
+    }
+}
+
+/// The name of the preset that a comma-separated piece starts (`thumb` of `thumb=w=200`);
+/// `None` for a piece that continues the previous query (`gravity=0.5,0.5` holds a comma).
+fn starts_preset(piece: &str) -> Option<&str> {
+    let (name, _) = piece.split_once('=')?;
+    crate::params::request::preset_name(name).ok().map(|_| name)
+}
+
+impl std::str::FromStr for Presets {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Presets, String> {
+        let mut items: Vec<(String, String)> = Vec::new();
+        for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match (starts_preset(piece), items.last_mut()) {
+                (Some(name), _) => items.push((name.to_string(), piece[name.len() + 1..].into())),
+                (None, Some((_, query))) => {
+                    query.push(',');
+                    query.push_str(piece);
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "`{piece}` is not `name=query` with a name of 1 to 32 characters a-z, 0-9, `_` or `-`"
+                    ))
+                }
+            }
+        }
+        let mut presets = Presets::default();
+        for (name, query) in items {
+            let req = ImageRequest::parse(Some(&query))
+                .map_err(|e| format!("preset `{name}`: {}", e.public_message()))?;
+            if req.preset.is_some() {
+                return Err(format!(
+                    "preset `{name}`: a preset cannot name another preset"
+                ));
+            }
+            if presets.get(&name).is_some() {
+                return Err(format!("preset `{name}` is defined twice"));
+            }
+            presets.0.push((name, req));
+        }
+        Ok(presets)
+    }
 }
 
 impl Policy {
@@ -66,7 +140,68 @@ impl Policy {
                 .collect(),
             max_quality,
             backgrounds: Vec::new(),
+            presets: Presets::default(),
+            only_presets: false,
         }
+    }
+
+    /// Expand `preset=NAME` to these; with `only`, refuse every other transformation.
+    pub fn with_presets(mut self, presets: Presets, only: bool) -> Policy {
+        self.presets = presets;
+        self.only_presets = only;
+        self
+    }
+
+    /// `preset=NAME` replaced by the preset's parameters plus those the URL adds (one set by
+    /// both is a 400: nothing is overridden silently). The name stays, for the logs; it is
+    /// not in the cache key, so a preset and its explicit query share one rendition.
+    fn expand(&self, req: ImageRequest) -> Result<ImageRequest> {
+        if self.only_presets {
+            let extra = TABLE.iter().find(|p| {
+                !matches!(p.cost, Cost::Preset | Cost::Response) && p.value(&req).is_some()
+            });
+            if let Some(p) = extra {
+                return Err(Error::invalid_param(
+                    p.name,
+                    format!(
+                        "only presets are allowed on this server: ask for `preset` alone \
+                         (with `download` if wanted), or the original with no parameters; {}",
+                        self.presets.listed()
+                    ),
+                ));
+            }
+        }
+        let Some(name) = req.preset.clone() else {
+            return Ok(req);
+        };
+        let Some(preset) = self.presets.get(&name) else {
+            return Err(Error::invalid_param(
+                "preset",
+                format!("unknown preset `{name}`; {}", self.presets.listed()),
+            ));
+        };
+        let mut pairs = Vec::new();
+        for p in TABLE.iter().filter(|p| !matches!(p.cost, Cost::Preset)) {
+            match (p.value(preset), p.value(&req)) {
+                (Some(v), Some(_)) => {
+                    return Err(Error::invalid_param(
+                        p.name,
+                        format!(
+                            "`{}` is already set by preset `{name}` ({}={v}); leave it out",
+                            p.name, p.name
+                        ),
+                    ))
+                }
+                (from_preset, from_url) => {
+                    if let Some(v) = from_preset.or(from_url) {
+                        pairs.push((p.name.to_string(), v));
+                    }
+                }
+            }
+        }
+        let mut expanded = ImageRequest::from_pairs(pairs)?;
+        expanded.preset = Some(name);
+        Ok(expanded)
     }
 
     /// Allow these `bg` colours under a size ladder.
@@ -190,6 +325,27 @@ impl Policy {
         }
     }
 
+    /// A crop in fractions on the [`REGION_STEPS`] grid (a side at least one cell); a crop
+    /// in pixels would make every pixel offset a rendition, so it is refused.
+    fn region(param: &str, c: Crop) -> Result<Crop> {
+        match c {
+            Crop::Fraction { x, y, w, h } => {
+                let cell = 10_000 / REGION_STEPS;
+                let snap = |v: u16| (v + cell / 2) / cell * cell;
+                Ok(Crop::Fraction {
+                    x: snap(x).min(10_000 - cell),
+                    y: snap(y).min(10_000 - cell),
+                    w: snap(w).max(cell),
+                    h: snap(h).max(cell),
+                })
+            }
+            Crop::Pixels { .. } => Err(Error::invalid_param(
+                param,
+                format!("`{param}` must be given in fractions (e.g. 0.1,0.2,0.5,0.5) when sizes are restricted to a ladder"),
+            )),
+        }
+    }
+
     /// An effect's strength snapped up to [`AMOUNT_LADDER`] (the largest rung above it).
     fn amount(a: Sigma) -> Sigma {
         let rung = AMOUNT_LADDER
@@ -217,7 +373,8 @@ impl Policy {
     /// Enforce the allow-lists on `req`, snapping or lowering values where configured. The
     /// caps come from each parameter's cost class in the parameter table: a new parameter
     /// is bounded by declaring its class there.
-    pub fn apply(&self, mut req: ImageRequest) -> Result<ImageRequest> {
+    pub fn apply(&self, req: ImageRequest) -> Result<ImageRequest> {
+        let mut req = self.expand(req)?;
         // Always: sizes on the ladder (if any), allowed formats, the quality cap.
         for p in TABLE {
             match p.cost {
@@ -252,7 +409,8 @@ impl Policy {
                 Cost::Position(f) => update(&mut req, f, |g| Ok(Self::position(g)))?,
                 Cost::Colour(f) => update(&mut req, f, |c| self.colour(c))?,
                 Cost::Amount(f) => update(&mut req, f, |a| Ok(Self::amount(a)))?,
-                Cost::Size(_) | Cost::Choice | Cost::Format | Cost::Response => {}
+                Cost::Region(f) => update(&mut req, f, |c| Self::region(p.name, c))?,
+                Cost::Size(_) | Cost::Choice | Cost::Format | Cost::Response | Cost::Preset => {}
             }
         }
         Ok(req)
@@ -277,6 +435,114 @@ mod tests {
 
     fn params(q: &str) -> ImageRequest {
         ImageRequest::parse(Some(q)).unwrap()
+    }
+
+    fn with_presets(only: bool) -> Policy {
+        let presets = "thumb=w=200&h=200&fit=cover&fmt=auto,hero=w=1600&q=70".parse();
+        Policy::default().with_presets(presets.unwrap(), only)
+    }
+
+    fn param_of(e: Error) -> String {
+        match e {
+            Error::InvalidParam { param, .. } => param,
+            other => panic!("not a parameter error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_preset_expands_to_its_parameters() {
+        let p = with_presets(false);
+        let got = p.apply(params("preset=thumb")).unwrap();
+        let explicit = p.apply(params("w=200&h=200&fit=cover&fmt=auto")).unwrap();
+        assert_eq!(got.preset.as_deref(), Some("thumb"));
+        // The same rendition: everything but the name (which is not in the key) is equal.
+        assert_eq!(
+            ImageRequest {
+                preset: None,
+                ..got.clone()
+            },
+            explicit
+        );
+        assert_eq!(got.transform, explicit.transform);
+        assert_eq!(
+            got.to_string(),
+            "preset=thumb&w=200&h=200&fit=cover&fmt=auto"
+        );
+        // The URL may add what the preset leaves out.
+        let more = p.apply(params("preset=hero&fmt=webp&download=1")).unwrap();
+        assert_eq!(
+            more,
+            ImageRequest {
+                preset: Some("hero".into()),
+                ..params("w=1600&q=70&fmt=webp&download=1")
+            }
+        );
+        // The caps apply to the expansion.
+        let capped = Policy::new(vec![100, 2000], SizePolicy::Snap, vec![], Some(50))
+            .with_presets(p.presets.clone(), false);
+        let hero = capped.apply(params("preset=hero")).unwrap();
+        assert_eq!(
+            (hero.transform.width, hero.transform.quality),
+            (Some(2000), Some(50))
+        );
+        let refuse = Policy {
+            size_policy: SizePolicy::Refuse,
+            ..capped
+        };
+        assert_eq!(
+            refuse.apply(params("preset=thumb")).unwrap_err().status(),
+            400
+        );
+    }
+
+    #[test]
+    fn a_preset_is_never_overridden_and_must_exist() {
+        let p = with_presets(false);
+        let err = p.apply(params("preset=thumb&w=300")).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.public_message().contains("preset `thumb`"), "{err}");
+        assert_eq!(param_of(err), "w");
+        let err = p.apply(params("preset=hero&q=70")).unwrap_err();
+        assert_eq!(param_of(err), "q", "even with the same value");
+        let err = p.apply(params("preset=nope")).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(
+            err.public_message().contains("configured: thumb, hero"),
+            "{err}"
+        );
+        assert_eq!(param_of(err), "preset");
+        let err = Policy::default().apply(params("preset=thumb")).unwrap_err();
+        assert!(
+            err.public_message().contains("none are configured"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_presets_refuses_everything_else() {
+        let p = with_presets(true);
+        assert_eq!(
+            p.apply(params("preset=thumb")).unwrap().transform.width,
+            Some(200)
+        );
+        assert!(p.apply(params("preset=thumb&download=1")).unwrap().download);
+        // The original is one rendition: allowed, as an attachment too.
+        assert!(p.apply(params("")).unwrap().is_original());
+        assert!(p.apply(params("download=1")).unwrap().is_original());
+        for (q, named) in [
+            ("w=100", "w"),
+            ("fmt=json", "fmt"),
+            ("preset=thumb&q=10", "q"),
+            ("preset=hero&fmt=webp", "fmt"),
+        ] {
+            let err = p.apply(params(q)).unwrap_err();
+            assert_eq!(err.status(), 400, "{q}");
+            assert!(
+                err.public_message().contains("only presets are allowed"),
+                "{q}: {err}"
+            );
+            assert_eq!(param_of(err), named, "{q}");
+        }
     }
 
     #[test]

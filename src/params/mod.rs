@@ -19,7 +19,7 @@ pub mod values;
 pub use request::{Accepted, FormatChoice, ImageRequest, Mode, Output};
 pub use table::{markdown_table, Cost, Field, Param, Transform, TABLE};
 pub use values::{
-    Dpr, Fit, Flip, FormatParam, Gravity, OutputFormat, Rgba, Rotation, Sigma, MAX_DIMENSION,
+    Crop, Dpr, Fit, Flip, FormatParam, Gravity, OutputFormat, Rgba, Rotation, Sigma, MAX_DIMENSION,
 };
 
 #[cfg(test)]
@@ -46,6 +46,76 @@ mod tests {
         assert!(!parse("w=1").unwrap().is_original());
         assert!(!parse("fmt=png").unwrap().is_original());
         assert!(!parse("fmt=json").unwrap().is_original());
+    }
+
+    #[test]
+    fn crop_in_pixels_or_fractions_with_its_canonical_spelling() {
+        let crop = |q: &str| parse(q).unwrap().transform.crop.unwrap();
+        assert_eq!(
+            crop("crop=10,020,300,4"),
+            Crop::Pixels {
+                x: 10,
+                y: 20,
+                w: 300,
+                h: 4
+            }
+        );
+        assert_eq!(
+            crop("crop=0.1,.2,0.5,1.0"),
+            Crop::Fraction {
+                x: 1000,
+                y: 2000,
+                w: 5000,
+                h: 10_000
+            }
+        );
+        for (q, canonical) in [
+            ("crop=010,20,300,4", "crop=10,20,300,4"),
+            ("crop=0.10,.2,0.50000,1.", "crop=0.1,0.2,0.5,1.0"),
+            (
+                "crop=0.0,0.0,0.00005,0.123456",
+                "crop=0.0,0.0,0.0001,0.1235",
+            ),
+        ] {
+            assert_eq!(parse(q).unwrap().to_string(), canonical, "{q}");
+            // The canonical spelling parses back to the same crop.
+            assert_eq!(crop(canonical), crop(q), "{q}");
+        }
+        for bad in [
+            "crop=1,2,3",
+            "crop=1,2,3,4,5",
+            "crop=1,2,3,",
+            "crop=1,2,3,-4",
+            "crop=0.1,2,3,4",
+            "crop=1,2,3,0.5",
+            "crop=0.1,0.2,1.5,0.5",
+            "crop=a,b,c,d",
+            "crop=1,2,0,4",
+            "crop=1,2,4,0",
+            "crop=0.1,0.2,0.0,0.5",
+            "crop=0.1,0.2,0.5,0.00004",
+            "crop=1.0,0.2,0.5,0.5",
+            "crop=99999999999,0,1,1",
+        ] {
+            assert_eq!(param_of(parse(bad).unwrap_err()), "crop", "{bad}");
+        }
+        // Resolved against a displayed size: clipped, a fraction keeps at least one pixel.
+        let px = |x, y, w, h| Crop::Pixels { x, y, w, h };
+        assert_eq!(
+            px(10, 20, 30, 40).resolve((100, 50)),
+            Some((10, 20, 30, 30))
+        );
+        assert_eq!(px(100, 0, 5, 5).resolve((100, 50)), None);
+        assert_eq!(
+            px(0, 0, u32::MAX, 1).resolve((100, 50)),
+            Some((0, 0, 100, 1))
+        );
+        let fr = |x, y, w, h| Crop::Fraction { x, y, w, h };
+        assert_eq!(
+            fr(1000, 2000, 5000, 10_000).resolve((200, 100)),
+            Some((20, 20, 100, 80))
+        );
+        assert_eq!(fr(9999, 0, 1, 1).resolve((10, 10)), Some((9, 0, 1, 1)));
     }
 
     #[test]
@@ -143,7 +213,9 @@ mod tests {
         let q = parse("w=10&download=0").unwrap();
         assert!(!q.download);
         assert_eq!(q, parse("w=10").unwrap());
-        assert!(TABLE.iter().all(|p| p.in_key() == (p.name != "download")));
+        assert!(TABLE
+            .iter()
+            .all(|p| p.in_key() == !matches!(p.name, "download" | "preset")));
         assert_eq!(param_of(parse("download=yes").unwrap_err()), "download");
         assert_eq!(
             param_of(parse("download=1&download=1").unwrap_err()),
@@ -474,11 +546,49 @@ mod tests {
         })
     }
 
+    /// `crop` in pixels (with leading zeros) or in fractions (each with a `.`).
+    fn crop() -> impl Strategy<Value = Pair> {
+        let pixels = (
+            [edgy(0u32, 100_000), edgy(0u32, 100_000)],
+            [edgy(1u32, 100_000), edgy(1u32, 100_000)],
+            0usize..2,
+        )
+            .prop_map(|([x, y], [w, h], zeros)| {
+                let z = "0".repeat(zeros);
+                (
+                    format!("{z}{x},{y},{w},{z}{h}"),
+                    Crop::Pixels { x, y, w, h },
+                )
+            });
+        let fractions = (
+            [edgy(0u16, 9_999), edgy(0u16, 9_999)],
+            [edgy(1u16, 10_000), edgy(1u16, 10_000)],
+            [0u8..3, 0u8..3, 0u8..3, 0u8..3],
+        )
+            .prop_map(|([x, y], [w, h], styles)| {
+                // Style 1 of a whole number has no `.`: it would be pixels.
+                let text = [x, y, w, h]
+                    .iter()
+                    .zip(styles)
+                    .map(|(&v, s)| fraction(v, if v % 10_000 == 0 && s == 1 { 0 } else { s }))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (text, Crop::Fraction { x, y, w, h })
+            });
+        prop_oneof![pixels, fractions].prop_map(|(text, c)| {
+            let mut p = ImageRequest::default();
+            p.transform.crop = Some(c);
+            (format!("crop={text}"), p)
+        })
+    }
+
     /// A wrong pair and the parameter its 400 must name.
     fn wrong_pair() -> impl Strategy<Value = (String, &'static str)> {
         prop::sample::select(vec![
             ("w=0", "w"),
             ("w=8193", "w"),
+            ("crop=1,2,0,4", "crop"),
+            ("crop=0.1,0.2,0.5,5", "crop"),
             ("h=1.5", "h"),
             ("h=-4", "h"),
             ("dpr=0.99", "dpr"),
@@ -514,6 +624,7 @@ mod tests {
         t.flip = t.flip.or(u.flip);
         t.blur = t.blur.or(u.blur);
         t.sharpen = t.sharpen.or(u.sharpen);
+        t.crop = t.crop.or(u.crop);
         if into.output == Output::Original {
             into.output = p.output;
         }
@@ -544,10 +655,11 @@ mod tests {
             prop::option::weighted(0.2, flip()),
             prop::option::weighted(0.2, sigma("blur", 3, 1000)),
             prop::option::weighted(0.2, sigma("sharpen", 3, 100)),
+            prop::option::weighted(0.2, crop()),
         );
         let pairs = (fields, effects)
-            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh))| {
-                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh]
+            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh, cr))| {
+                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh, cr]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<Pair>>()

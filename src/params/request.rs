@@ -41,6 +41,9 @@ pub struct ImageRequest {
     /// `download=1`: answer as an attachment named after the key. Never in the cache key:
     /// the same bytes are cached once, whether sent inline or as an attachment.
     pub download: bool,
+    /// `preset=NAME`: expanded by the policy into the other fields. Never in the cache key:
+    /// a preset and the explicit query it stands for share one rendition.
+    pub preset: Option<String>,
 }
 
 impl ImageRequest {
@@ -87,6 +90,21 @@ impl ImageRequest {
             Output::Exact(f) => FormatChoice::Exact(f),
             Output::Auto => FormatChoice::Auto(allowed(Accepted::from_header(accept))),
         }
+    }
+}
+
+/// A preset name, `[a-z0-9_-]{1,32}` (the URL's `preset` and `IMGFN_PRESETS` alike).
+pub fn preset_name(v: &str) -> Result<String> {
+    let ok = (1..=32).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(crate::error::Error::invalid_param(
+            "preset",
+            "`preset` must be a name of 1 to 32 characters a-z, 0-9, `_` or `-`",
+        ))
     }
 }
 

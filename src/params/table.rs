@@ -8,12 +8,13 @@
 //! by a test) all derive from [`TABLE`]: a new parameter is a field of [`Transform`] and an
 //! entry here.
 
-use super::request::{ImageRequest, Mode, Output};
+use super::request::{preset_name, ImageRequest, Mode, Output};
 use super::values::{
     parse_color, parse_dimension, parse_dpr, parse_fit, parse_flag, parse_flip, parse_format,
     parse_gravity, parse_quality, parse_rotation, parse_sigma, Dpr, Fit, Flip, FormatParam,
     Gravity, OutputFormat, Rgba, Rotation, Sigma,
 };
+use super::values::{parse_crop, Crop};
 use crate::error::{Error, Result};
 
 /// What the pixels of a rendition depend on: the cache key (with the resolved output
@@ -31,6 +32,7 @@ pub struct Transform {
     pub flip: Option<Flip>,
     pub blur: Option<Sigma>,
     pub sharpen: Option<Sigma>,
+    pub crop: Option<Crop>,
 }
 
 /// How a parameter's value is read and written by the policy: one optional field.
@@ -56,12 +58,17 @@ pub enum Cost {
     Colour(Field<Rgba>),
     /// The strength of an effect: snapped up to a short ladder of amounts under a ladder.
     Amount(Field<Sigma>),
+    /// A region of the image: fractions rounded to a grid, pixels refused under a ladder.
+    Region(Field<Crop>),
     /// One of a few named choices, each cheap: free.
     Choice,
     /// The output format: must be on the list of allowed formats.
     Format,
     /// Changes how the response is sent, never its bytes: not in the cache key.
     Response,
+    /// A name for a configured set of parameters: bounded by the configured list, expanded
+    /// by the policy; the expansion is in the cache key, the name is not.
+    Preset,
 }
 
 impl Cost {
@@ -74,9 +81,11 @@ impl Cost {
             Cost::Position(_) => "position",
             Cost::Colour(_) => "colour",
             Cost::Amount(_) => "amount",
+            Cost::Region(_) => "region",
             Cost::Choice => "choice",
             Cost::Format => "format",
             Cost::Response => "response",
+            Cost::Preset => "preset",
         }
     }
 }
@@ -98,7 +107,7 @@ pub struct Param {
 impl Param {
     /// Whether the value is part of the rendition cache key.
     pub fn in_key(&self) -> bool {
-        !matches!(self.cost, Cost::Response)
+        !matches!(self.cost, Cost::Response | Cost::Preset)
     }
 
     /// The canonical value of this parameter in `req`, if it is set.
@@ -119,6 +128,17 @@ macro_rules! field {
 
 /// Every parameter of the URL API, in canonical order.
 pub static TABLE: &[Param] = &[
+    Param {
+        name: "preset",
+        accepts: "the name of a configured preset (IMGFN_PRESETS)",
+        doc: "The preset's parameters; the URL may add parameters the preset leaves out (one it sets is a 400). Under IMGFN_ONLY_PRESETS, the only transformation allowed.",
+        cost: Cost::Preset,
+        parse: |r, v| {
+            r.preset = Some(preset_name(v)?);
+            Ok(())
+        },
+        show: |r| r.preset.clone(),
+    },
     Param {
         name: "w",
         accepts: "an integer from 1 to 8192",
@@ -214,6 +234,20 @@ pub static TABLE: &[Param] = &[
             Ok(())
         },
         show: |r| r.transform.background.map(Rgba::hex),
+    },
+    Param {
+        name: "crop",
+        accepts: "X,Y,W,H: four integers (pixels) or four numbers with a `.` from 0 to 1 \
+                  (fractions of the width and height), e.g. 0.1,0.2,0.5,0.5",
+        doc: "Keep only this region of the original as displayed (after its EXIF orientation, \
+              before `rot`/`flip`), before the resize: `w`, `h` and `fit` then apply to it; \
+              clipped to the image.",
+        cost: Cost::Region(field!(crop)),
+        parse: |r, v| {
+            r.transform.crop = Some(parse_crop(v)?);
+            Ok(())
+        },
+        show: |r| r.transform.crop.map(Crop::canonical),
     },
     Param {
         name: "rot",

@@ -467,3 +467,99 @@ pub(crate) fn parse_sigma(name: &str, value: &str, min: u16, max: u16) -> Result
         _ => Err(invalid(name)),
     }
 }
+
+/// `crop`: a region of the displayed original (after its EXIF orientation, before `rot` and
+/// `flip`), applied before the resize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Crop {
+    /// In displayed pixels.
+    Pixels { x: u32, y: u32, w: u32, h: u32 },
+    /// In 1/10000 of the displayed width and height (`x`, `y` below 10000; `w`, `h` above 0).
+    Fraction { x: u16, y: u16, w: u16, h: u16 },
+}
+
+impl Crop {
+    /// The canonical spelling: four integers, or four fractions each with a `.`.
+    pub fn canonical(self) -> String {
+        match self {
+            Crop::Pixels { x, y, w, h } => format!("{x},{y},{w},{h}"),
+            Crop::Fraction { x, y, w, h } => [x, y, w, h]
+                .map(|v| {
+                    let s = format_fraction(v);
+                    if s.contains('.') {
+                        s
+                    } else {
+                        format!("{s}.0")
+                    }
+                })
+                .join(","),
+        }
+    }
+
+    /// The region in whole pixels of a displayed image of `size`, clipped to it: `(x, y, w,
+    /// h)`, or `None` when nothing of it is inside. A fraction keeps at least one pixel.
+    pub fn resolve(self, (dw, dh): (u32, u32)) -> Option<(u32, u32, u32, u32)> {
+        let (x0, y0, x1, y1) = match self {
+            Crop::Pixels { x, y, w, h } => (x, y, x.saturating_add(w), y.saturating_add(h)),
+            Crop::Fraction { x, y, w, h } => {
+                let at = |f: u16, len: u32| {
+                    ((u64::from(f.min(10_000)) * u64::from(len) + 5_000) / 10_000) as u32
+                };
+                // x and y are below 1: never past the last pixel.
+                let (x0, y0) = (
+                    at(x, dw).min(dw.saturating_sub(1)),
+                    at(y, dh).min(dh.saturating_sub(1)),
+                );
+                let x1 = at(x.saturating_add(w), dw).max(x0 + 1);
+                let y1 = at(y.saturating_add(h), dh).max(y0 + 1);
+                (x0, y0, x1, y1)
+            }
+        };
+        let (x1, y1) = (x1.min(dw), y1.min(dh));
+        (x0 < x1 && y0 < y1).then(|| (x0, y0, x1 - x0, y1 - y0))
+    }
+}
+
+pub(crate) fn parse_crop(value: &str) -> Result<Crop> {
+    let parts: Vec<&str> = value.split(',').collect();
+    let [x, y, w, h] = parts[..] else {
+        return Err(invalid("crop"));
+    };
+    let zero = || Error::invalid_param("crop", "`crop` has a zero width or height");
+    let dots = [x, y, w, h].iter().filter(|s| s.contains('.')).count();
+    match dots {
+        0 => {
+            let int = |s: &str| {
+                if is_plain_integer(s) {
+                    s.parse::<u32>().map_err(|_| invalid("crop"))
+                } else {
+                    Err(invalid("crop"))
+                }
+            };
+            let (x, y, w, h) = (int(x)?, int(y)?, int(w)?, int(h)?);
+            if w == 0 || h == 0 {
+                return Err(zero());
+            }
+            Ok(Crop::Pixels { x, y, w, h })
+        }
+        4 => {
+            let frac = |s: &str| match parse_fixed(s, 4) {
+                Some(v) if v <= 10_000 => Ok(v as u16),
+                _ => Err(invalid("crop")),
+            };
+            let (x, y, w, h) = (frac(x)?, frac(y)?, frac(w)?, frac(h)?);
+            if w == 0 || h == 0 {
+                return Err(zero());
+            }
+            if x == 10_000 || y == 10_000 {
+                return Err(Error::invalid_param(
+                    "crop",
+                    "`crop` starts at the right or bottom edge: nothing of the image is in it",
+                ));
+            }
+            Ok(Crop::Fraction { x, y, w, h })
+        }
+        // Mixed pixels and fractions.
+        _ => Err(invalid("crop")),
+    }
+}

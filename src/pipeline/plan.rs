@@ -52,6 +52,38 @@ fn user_orientation(transform: &Transform) -> Orientation {
     rotation.then(flip)
 }
 
+/// The stored pixels `crop` keeps: the region is given in the original as displayed (after
+/// its EXIF orientation only, before `rot`/`flip`), clipped to it, and mapped back through
+/// the EXIF orientation alone. The whole image without a crop.
+fn crop_region(info: &SourceInfo, transform: &Transform) -> Result<Rect> {
+    let Some(crop) = transform.crop else {
+        return Ok(Rect {
+            x: 0.0,
+            y: 0.0,
+            w: f64::from(info.stored.0),
+            h: f64::from(info.stored.1),
+        });
+    };
+    let displayed = info.display_size();
+    let Some((x, y, w, h)) = crop.resolve(displayed) else {
+        // Only the image's size tells: a 400 naming `crop` all the same (out of range).
+        return Err(Error::invalid_param(
+            "crop",
+            format!(
+                "`crop` is entirely outside the image, which is {}x{} as displayed",
+                displayed.0, displayed.1
+            ),
+        ));
+    };
+    let r = Rect {
+        x: f64::from(x),
+        y: f64::from(y),
+        w: f64::from(w),
+        h: f64::from(h),
+    };
+    Ok(info.orientation.crop_to_stored(r, info.stored))
+}
+
 fn pixels((w, h): (u32, u32)) -> u64 {
     u64::from(w) * u64::from(h)
 }
@@ -111,16 +143,25 @@ pub fn prepare(
     limits: &Limits,
 ) -> Result<Plan> {
     limits.check_source(info)?;
+    // From here on the crop's region of the stored pixels is the original: the layout starts
+    // from it as displayed (EXIF then rot/flip), and its own crop is mapped back into it.
+    let base = crop_region(info, transform)?;
+    let base_size = (base.w as u32, base.h as u32);
     let orientation = info.orientation.then(user_orientation(transform));
     let layout = layout(
-        orientation.display_size(info.stored),
+        orientation.display_size(base_size),
         transform,
         limits.max_output_side,
     )?;
     limits.check_layout(&layout)?;
     limits.check_format(&layout, format)?;
     // Work in stored pixels: crop and resize first, orient the small result last.
-    let region = orientation.crop_to_stored(layout.crop, info.stored);
+    let inner = orientation.crop_to_stored(layout.crop, base_size);
+    let region = Rect {
+        x: base.x + inner.x,
+        y: base.y + inner.y,
+        ..inner
+    };
     let size = orientation.inverse().display_size(layout.size);
     let shrink = match info.format {
         SourceFormat::Jpeg => decode::jpeg_shrink((region.w, region.h), size),
@@ -381,6 +422,134 @@ mod tests {
             &Limits::default()
         )
         .is_ok());
+    }
+
+    /// `crop` × every EXIF orientation × rotation × fit: the canvas is what the box makes of
+    /// the clipped crop (turned by `rot`), and the region is the crop's stored pixels.
+    #[test]
+    fn crop_dimensions_for_every_orientation_rotation_and_fit() {
+        let stored = (640u32, 480u32);
+        // (query, displayed region (x, y, w, h) for a landscape and a portrait display).
+        let crops = [
+            ("10,20,300,200", (10, 20, 300, 200), (10, 20, 300, 200)),
+            ("0.25,0.1,0.5,0.5", (160, 48, 320, 240), (120, 64, 240, 320)),
+            (
+                "400,300,1000,1000",
+                (400, 300, 240, 180),
+                (400, 300, 80, 340),
+            ),
+        ];
+        let boxes = [(None, None), (Some(200), None), (Some(200), Some(90))];
+        let mut checked = 0;
+        for exif in 1..=8u8 {
+            let info = source(SourceFormat::Jpeg, stored, exif, false);
+            for (crop, landscape, portrait) in crops {
+                let (_, _, cw, ch) = if exif >= 5 { portrait } else { landscape };
+                for rot in [0u32, 90, 180, 270] {
+                    for (w, h) in boxes {
+                        for fit in ["cover", "contain", "scale-down", "fill", "pad"] {
+                            let mut q = vec![
+                                format!("crop={crop}"),
+                                format!("rot={rot}"),
+                                format!("fit={fit}"),
+                            ];
+                            q.extend(w.map(|w| format!("w={w}")));
+                            q.extend(h.map(|h| format!("h={h}")));
+                            let q = q.join("&");
+                            let plan = prepare(
+                                &info,
+                                &transform(&q),
+                                OutputFormat::Png,
+                                &Limits::default(),
+                            )
+                            .unwrap_or_else(|e| panic!("{exif} {q}: {e}"));
+                            let (dw, dh) = if rot % 180 == 90 { (ch, cw) } else { (cw, ch) };
+                            let (dw, dh) = (f64::from(dw), f64::from(dh));
+                            let down = |s: f64| if fit == "scale-down" { s.min(1.0) } else { s };
+                            let expected = match (w.map(f64::from), h.map(f64::from)) {
+                                (None, None) => (dw, dh),
+                                (Some(bw), None) => {
+                                    let s = down(bw / dw);
+                                    ((dw * s).round(), (dh * s).round())
+                                }
+                                (None, Some(_)) => unreachable!(),
+                                (Some(bw), Some(bh)) => match fit {
+                                    "cover" | "fill" | "pad" => (bw, bh),
+                                    _ => {
+                                        let s = down((bw / dw).min(bh / dh));
+                                        ((dw * s).round().min(bw), (dh * s).round().min(bh))
+                                    }
+                                },
+                            };
+                            assert_eq!(
+                                plan.canvas,
+                                (expected.0 as u32, expected.1 as u32),
+                                "exif {exif}, {q}"
+                            );
+                            let r = plan.region;
+                            assert!(
+                                r.x >= -1e-9
+                                    && r.y >= -1e-9
+                                    && r.x + r.w <= f64::from(stored.0) + 1e-6
+                                    && r.y + r.h <= f64::from(stored.1) + 1e-6,
+                                "exif {exif}, {q}: region {r:?} outside the stored pixels"
+                            );
+                            if w.is_none() || fit != "cover" {
+                                // Nothing cut by the box: the region is the whole crop, stored.
+                                let want = if exif >= 5 { (ch, cw) } else { (cw, ch) };
+                                assert_eq!(
+                                    (r.w, r.h),
+                                    (f64::from(want.0), f64::from(want.1)),
+                                    "exif {exif}, {q}"
+                                );
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 3 * 4 * 3 * 5);
+        // The DCT shrink is chosen from the cropped region: a 100x100 crop to 50 wide is
+        // a 2x shrink, where the whole 6000x4000 image would allow 8x.
+        let big = source(SourceFormat::Jpeg, (6000, 4000), 1, false);
+        let whole = prepare(
+            &big,
+            &transform("w=50"),
+            OutputFormat::Png,
+            &Limits::default(),
+        )
+        .unwrap();
+        let cropped = prepare(
+            &big,
+            &transform("crop=100,100,100,100&w=50"),
+            OutputFormat::Png,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(
+            whole.shrink > cropped.shrink,
+            "{} {}",
+            whole.shrink,
+            cropped.shrink
+        );
+        assert_eq!(
+            (cropped.region.x, cropped.region.y, cropped.region.w),
+            (100.0, 100.0, 100.0)
+        );
+        // Entirely outside the image: known only from its size, a 400 naming `crop`.
+        let err = prepare(
+            &big,
+            &transform("crop=6000,0,10,10"),
+            OutputFormat::Png,
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(
+            matches!(err, Error::InvalidParam { ref param, .. } if param == "crop"),
+            "{err:?}"
+        );
     }
 
     /// Every combination of EXIF orientation, rotation, flip, fit, box, dpr and gravity gives

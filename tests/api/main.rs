@@ -13,6 +13,7 @@ mod http_semantics;
 mod inputs;
 mod lambda;
 mod metadata;
+mod presets;
 mod probe;
 mod reference;
 mod runtime_api;

@@ -193,3 +193,35 @@ fn sharpen_matches_pillow() {
         );
     }
 }
+
+#[test]
+fn crop_matches_pillow_in_displayed_pixels() {
+    crate::needs!(Pillow);
+    // orient-6.jpg is stored turned: the crop is in the pixels as displayed (after EXIF).
+    for file in ["small.jpg", "orient-6.jpg"] {
+        let full = imgfn(file, "fmt=png");
+        let (fw, fh) = full.dimensions();
+        let fractions = format!("{},{},{},{}", fw / 10, fh / 5, fw / 2, fh / 2);
+        for region in ["3,5,40,30", "0,0,17,23", fractions.as_str()] {
+            let query = format!("crop={region}&fmt=png");
+            let ours = imgfn(file, &query);
+            let theirs = pillow("crop", region, &full);
+            assert_eq!(
+                difference(&ours, &theirs),
+                (0.0, 0),
+                "{file}?{query}: not Pillow's crop of the full rendition"
+            );
+        }
+        // Partly outside: clipped to the image.
+        let query = format!("crop={},{},500,500", fw - 10, fh - 7);
+        assert_eq!(imgfn(file, &query).dimensions(), (10, 7), "{file}?{query}");
+        // Fractions of the displayed size, then the resize applies to the cropped region.
+        let ours = imgfn(file, "crop=0.5,0.0,0.5,1.0&w=20");
+        let half = f64::from(fw - fw.div_ceil(2));
+        let expected_h = (f64::from(fh) * 20.0 / half).round() as u32;
+        assert_eq!(ours.dimensions(), (20, expected_h), "{file}");
+        // `w`/`h` refer to the crop as turned by `rot`.
+        let ours = imgfn(file, "crop=0,0,40,30&rot=90&w=15");
+        assert_eq!(ours.dimensions(), (15, 20), "{file}");
+    }
+}
