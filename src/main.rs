@@ -237,6 +237,13 @@ fn sign(a: SignArgs) -> Result<(), String> {
 fn transform(a: TransformArgs) -> Result<(), String> {
     // The same parser as URLs: one definition of what is valid.
     let request = ImageRequest::from_pairs(a.params.pairs).map_err(|e| e.to_string())?;
+    if let Some(name) = &request.preset {
+        // Presets live in the server's configuration (IMGFN_PRESETS), not in the CLI's.
+        return Err(format!(
+            "`preset={name}` names a server preset (IMGFN_PRESETS); give transform the \
+             parameters themselves"
+        ));
+    }
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
     if request.mode == Mode::Metadata {
