@@ -217,11 +217,16 @@ impl Policy {
 
     /// Is `format` allowed as an output (after negotiation)?
     pub fn allows(&self, format: OutputFormat) -> bool {
+        self.lists(format.name())
+    }
+
+    /// Does the allow-list name the `fmt` value `name` (`jpg` naming `jpeg`), or is it empty?
+    fn lists(&self, name: &str) -> bool {
         self.formats.is_empty()
             || self
                 .formats
                 .iter()
-                .any(|f| f == format.name() || (f == "jpg" && format == OutputFormat::Jpeg))
+                .any(|f| f == name || (f == "jpg" && name == "jpeg"))
     }
 
     /// What `fmt=auto` may choose from this `Accept`: formats that are not allowed are
@@ -272,12 +277,7 @@ impl Policy {
 
     /// An allowed `fmt` value (by name, as configured).
     fn format(&self, value: &str) -> Result<()> {
-        if self.formats.is_empty()
-            || self
-                .formats
-                .iter()
-                .any(|f| f == value || (f == "jpg" && value == "jpeg"))
-        {
+        if self.lists(value) {
             return Ok(());
         }
         Err(Error::invalid_param(

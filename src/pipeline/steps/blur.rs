@@ -12,14 +12,15 @@ use crate::params::Transform;
 use crate::pipeline::Pixels;
 
 /// The blur step when the transform asks for one, for a resized image of `size`.
-pub fn plan(t: &Transform, (w, h): (u32, u32)) -> Option<Effect> {
+pub fn plan(t: &Transform, size: (u32, u32)) -> Option<Effect> {
     let sigma = t.blur?.pixels();
-    Some(Effect {
-        name: "blur",
-        amount: sigma,
-        run: gaussian,
-        scratch_bytes: u64::from(w) * u64::from(h) * SCRATCH_BYTES_PER_PIXEL,
-    })
+    Some(Effect::new(
+        "blur",
+        sigma,
+        gaussian,
+        SCRATCH_BYTES_PER_PIXEL,
+        size,
+    ))
 }
 
 /// Largest sigma blurred with a true Gaussian kernel; above it the box approximation's

@@ -45,6 +45,24 @@ pub struct Effect {
     pub scratch_bytes: u64,
 }
 
+impl Effect {
+    /// An effect whose scratch is `bytes_per_pixel` for each pixel of the `size` it runs on.
+    pub fn new(
+        name: &'static str,
+        amount: f32,
+        run: fn(Pixels, f32) -> Result<Pixels>,
+        bytes_per_pixel: u64,
+        (w, h): (u32, u32),
+    ) -> Effect {
+        Effect {
+            name,
+            amount,
+            run,
+            scratch_bytes: u64::from(w) * u64::from(h) * bytes_per_pixel,
+        }
+    }
+}
+
 /// Effects are equal when they do the same thing (function pointers do not compare reliably).
 impl PartialEq for Effect {
     fn eq(&self, other: &Effect) -> bool {

@@ -10,14 +10,15 @@ use crate::params::Transform;
 use crate::pipeline::Pixels;
 
 /// The sharpen step when the transform asks for one, for a resized image of `size`.
-pub fn plan(t: &Transform, (w, h): (u32, u32)) -> Option<Effect> {
+pub fn plan(t: &Transform, size: (u32, u32)) -> Option<Effect> {
     let sigma = t.sharpen?.pixels();
-    Some(Effect {
-        name: "sharpen",
-        amount: sigma,
-        run: unsharp,
-        scratch_bytes: u64::from(w) * u64::from(h) * SCRATCH_BYTES_PER_PIXEL,
-    })
+    Some(Effect::new(
+        "sharpen",
+        sigma,
+        unsharp,
+        SCRATCH_BYTES_PER_PIXEL,
+        size,
+    ))
 }
 
 /// Sharpen `px` with an unsharp mask of Gaussian `sigma` and amount 1.
