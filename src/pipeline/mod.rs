@@ -6,6 +6,7 @@
 //! about HTTP, async or storage; `render` is a plain function of bytes and params, so the
 //! CLI, the server and the benches all run the very same code.
 
+pub mod attention;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
