@@ -246,9 +246,14 @@ fn transform(a: TransformArgs) -> Result<(), String> {
     }
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
-    if request.mode == Mode::Metadata {
-        println!("{}", pipeline::metadata_json(&info, bytes.len()));
-        return Ok(());
+    match request.mode {
+        Mode::Metadata => {
+            println!("{}", pipeline::metadata_json(&info, bytes.len()));
+            return Ok(());
+        }
+        // Placeholders are being built (helper P replaces this arm).
+        Mode::Placeholder => return Err("`fmt=thumbhash` is not available yet".into()),
+        Mode::Pixels => {}
     }
     // `fmt=auto` on the command line: as for a browser that accepts WebP.
     let format = request

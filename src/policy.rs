@@ -43,7 +43,7 @@ pub struct Policy {
     /// Allowed `w` and `h` values (CSS pixels), ascending; empty allows all.
     pub sizes: Vec<u32>,
     pub size_policy: SizePolicy,
-    /// Allowed `fmt` values (`jpeg`, `png`, `webp`, `avif`, `gif`, `auto`, `json`); empty allows all.
+    /// Allowed `fmt` values (`jpeg`, `png`, `webp`, `avif`, `gif`, `auto`, `json`, `thumbhash`); empty allows all.
     pub formats: Vec<String>,
     /// Highest `q`; a higher one is lowered to it.
     pub max_quality: Option<u8>,

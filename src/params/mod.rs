@@ -442,6 +442,7 @@ mod tests {
             ("gif", FormatParam::Exact(OutputFormat::Gif)),
             ("auto", FormatParam::Auto),
             ("json", FormatParam::Json),
+            ("thumbhash", FormatParam::Thumbhash),
         ])
         .prop_map(|(name, f)| {
             let mut p = ImageRequest::default();
@@ -449,6 +450,7 @@ mod tests {
                 FormatParam::Exact(o) => p.output = Output::Exact(o),
                 FormatParam::Auto => p.output = Output::Auto,
                 FormatParam::Json => p.mode = Mode::Metadata,
+                FormatParam::Thumbhash => p.mode = Mode::Placeholder,
             }
             (format!("fmt={name}"), p)
         })

@@ -30,6 +30,8 @@ pub enum Mode {
     Pixels,
     /// `fmt=json`: the original's metadata, read from its header.
     Metadata,
+    /// `fmt=thumbhash`: the original's placeholder alone.
+    Placeholder,
 }
 
 /// A parsed, validated request for an image.
@@ -72,6 +74,7 @@ impl ImageRequest {
     pub fn format_param(&self) -> Option<FormatParam> {
         match (self.mode, self.output) {
             (Mode::Metadata, _) => Some(FormatParam::Json),
+            (Mode::Placeholder, _) => Some(FormatParam::Thumbhash),
             (Mode::Pixels, Output::Original) => None,
             (Mode::Pixels, Output::Exact(f)) => Some(FormatParam::Exact(f)),
             (Mode::Pixels, Output::Auto) => Some(FormatParam::Auto),

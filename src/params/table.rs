@@ -197,16 +197,18 @@ pub static TABLE: &[Param] = &[
     },
     Param {
         name: "fmt",
-        accepts: "one of jpeg, jpg, png, webp, avif, gif, auto, json",
+        accepts: "one of jpeg, jpg, png, webp, avif, gif, auto, json, thumbhash",
         doc: "Output format; default: the original's own. `auto`: AVIF if `Accept` lists \
               `image/avif`, else WebP if it lists `image/webp`, else JPEG (PNG when the image \
-              has alpha), with `Vary: Accept`. `json`: the original's metadata instead of pixels.",
+              has alpha), with `Vary: Accept`. `json`: the original's metadata instead of pixels. \
+              `thumbhash`: the original's ThumbHash placeholder alone.",
         cost: Cost::Format,
         parse: |r, v| {
             match parse_format(v)? {
                 FormatParam::Exact(f) => r.output = Output::Exact(f),
                 FormatParam::Auto => r.output = Output::Auto,
                 FormatParam::Json => r.mode = Mode::Metadata,
+                FormatParam::Thumbhash => r.mode = Mode::Placeholder,
             }
             Ok(())
         },

@@ -117,6 +117,8 @@ pub enum FormatParam {
     Auto,
     /// Metadata as JSON instead of pixels.
     Json,
+    /// The image's ThumbHash placeholder alone.
+    Thumbhash,
 }
 
 /// An sRGB colour with alpha.
@@ -288,6 +290,7 @@ pub(crate) fn parse_format(value: &str) -> Result<FormatParam> {
         "gif" => FormatParam::Exact(OutputFormat::Gif),
         "auto" => FormatParam::Auto,
         "json" => FormatParam::Json,
+        "thumbhash" => FormatParam::Thumbhash,
         _ => return Err(invalid("fmt")),
     })
 }
@@ -360,6 +363,7 @@ impl FormatParam {
             FormatParam::Exact(o) => o.name(),
             FormatParam::Auto => "auto",
             FormatParam::Json => "json",
+            FormatParam::Thumbhash => "thumbhash",
         }
     }
 }

@@ -42,6 +42,11 @@ pub(crate) async fn get(
     };
     match request.mode {
         Mode::Metadata => answer.metadata(trace).await,
+        // Placeholders are being built (helper P replaces this arm).
+        Mode::Placeholder => Err(crate::error::Error::invalid_param(
+            "fmt",
+            "`fmt=thumbhash` is not available yet",
+        )),
         Mode::Pixels if request.is_original() => {
             answer.original(stat.size, request.download, trace).await
         }
