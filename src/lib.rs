@@ -7,6 +7,7 @@
 //! - [`params`]: the query string parsed into typed [`params::Params`] (the URL contract).
 //! - [`pipeline`]: the synchronous core: probe, plan ([`pipeline::geometry`]), decode,
 //!   resize, encode. No I/O, no async.
+//! - [`placeholder`]: an original's ThumbHash and dominant colour, from its smallest decode.
 //! - [`key`]: [`key::Key`], the validated name of an original (a leaf).
 //! - [`source`]: where originals come from (a local folder; S3).
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
@@ -28,6 +29,7 @@ pub mod key;
 pub mod lambda;
 pub mod params;
 pub mod pipeline;
+pub mod placeholder;
 pub mod policy;
 mod respond;
 pub mod route;
