@@ -14,7 +14,7 @@
 use crate::error::{Error, Result};
 use crate::params::Crop;
 use crate::params::{
-    Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, Sigma, TABLE,
+    Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, Sigma, Trim, TABLE,
 };
 
 /// Device pixel ratios a request may reach under a size ladder (hundredths).
@@ -27,6 +27,8 @@ pub const FOCAL_STEPS: u16 = 20;
 pub const REGION_STEPS: u16 = 20;
 /// Effect strengths (`blur`, `sharpen`; tenths of a pixel) snap up to these under a ladder.
 pub const AMOUNT_LADDER: [u16; 11] = [5, 10, 20, 30, 50, 80, 130, 200, 300, 500, 1000];
+/// `trim` thresholds are rounded to a multiple of this under a size ladder.
+pub const TRIM_STEP: u8 = 16;
 
 /// What to do with a size that is not on the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -356,18 +358,29 @@ impl Policy {
         Sigma::from_tenths(rung)
     }
 
-    fn colour(&self, bg: Rgba) -> Result<Rgba> {
+    fn colour(&self, param: &str, bg: Rgba) -> Result<Rgba> {
         if self.backgrounds.contains(&bg) {
             return Ok(bg);
         }
         Err(Error::invalid_param(
-            "bg",
+            param,
             if self.backgrounds.is_empty() {
-                "`bg` is not allowed on this server (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
+                format!("the colour of `{param}` is not allowed on this server (IMGFN_ALLOWED_BACKGROUNDS)")
             } else {
-                "`bg` must be one of the allowed colours (IMGFN_ALLOWED_BACKGROUNDS)".to_string()
+                format!("the colour of `{param}` must be one of the allowed colours (IMGFN_ALLOWED_BACKGROUNDS)")
             },
         ))
+    }
+
+    /// A trim's threshold rounded to [`TRIM_STEP`], its colour (if any) an allowed one.
+    fn trim(&self, param: &str, t: Trim) -> Result<Trim> {
+        let step = u16::from(TRIM_STEP);
+        let threshold = ((u16::from(t.threshold) + step / 2) / step * step).min(255) as u8;
+        let colour = match t.colour {
+            Some(c) => Some(self.colour(param, c)?),
+            None => None,
+        };
+        Ok(Trim { threshold, colour })
     }
 
     /// Enforce the allow-lists on `req`, snapping or lowering values where configured. The
@@ -407,9 +420,10 @@ impl Policy {
                     update(&mut req, f, |q| Ok(self.cap_quality(Self::quality_step(q))))?
                 }
                 Cost::Position(f) => update(&mut req, f, |g| Ok(Self::position(g)))?,
-                Cost::Colour(f) => update(&mut req, f, |c| self.colour(c))?,
+                Cost::Colour(f) => update(&mut req, f, |c| self.colour(p.name, c))?,
                 Cost::Amount(f) => update(&mut req, f, |a| Ok(Self::amount(a)))?,
                 Cost::Region(f) => update(&mut req, f, |c| Self::region(p.name, c))?,
+                Cost::Trim(f) => update(&mut req, f, |t| self.trim(p.name, t))?,
                 Cost::Size(_) | Cost::Choice | Cost::Format | Cost::Response | Cost::Preset => {}
             }
         }

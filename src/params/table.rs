@@ -14,7 +14,7 @@ use super::values::{
     parse_gravity, parse_quality, parse_rotation, parse_sigma, Dpr, Fit, Flip, FormatParam,
     Gravity, OutputFormat, Rgba, Rotation, Sigma,
 };
-use super::values::{parse_crop, Crop};
+use super::values::{parse_crop, parse_trim, Crop, Trim};
 use crate::error::{Error, Result};
 
 /// What the pixels of a rendition depend on: the cache key (with the resolved output
@@ -33,6 +33,7 @@ pub struct Transform {
     pub blur: Option<Sigma>,
     pub sharpen: Option<Sigma>,
     pub crop: Option<Crop>,
+    pub trim: Option<Trim>,
 }
 
 /// How a parameter's value is read and written by the policy: one optional field.
@@ -60,6 +61,9 @@ pub enum Cost {
     Amount(Field<Sigma>),
     /// A region of the image: fractions rounded to a grid, pixels refused under a ladder.
     Region(Field<Crop>),
+    /// A border to trim: the threshold rounded to a few steps, the colour one of the allowed
+    /// colours under a ladder.
+    Trim(Field<Trim>),
     /// One of a few named choices, each cheap: free.
     Choice,
     /// The output format: must be on the list of allowed formats.
@@ -82,6 +86,7 @@ impl Cost {
             Cost::Colour(_) => "colour",
             Cost::Amount(_) => "amount",
             Cost::Region(_) => "region",
+            Cost::Trim(_) => "trim",
             Cost::Choice => "choice",
             Cost::Format => "format",
             Cost::Response => "response",
@@ -186,8 +191,10 @@ pub static TABLE: &[Param] = &[
     Param {
         name: "gravity",
         accepts: "one of center, top, bottom, left, right, top-left, top-right, bottom-left, \
-                  bottom-right, or a focal point X,Y with X and Y from 0 to 1",
-        doc: "Where `cover` keeps the image when it crops (default center); a focal point is centred in the crop when possible.",
+                  bottom-right, auto, or a focal point X,Y with X and Y from 0 to 1",
+        doc: "Where `cover` keeps the image when it crops (default center); a focal point is \
+              centred in the crop when possible; `auto` keeps the most interesting part \
+              (edges, skin tones and saturation, as libvips' attention).",
         cost: Cost::Position(field!(gravity)),
         parse: |r, v| {
             r.transform.gravity = Some(parse_gravity(v)?);
@@ -250,6 +257,19 @@ pub static TABLE: &[Param] = &[
             Ok(())
         },
         show: |r| r.transform.crop.map(Crop::canonical),
+    },
+    Param {
+        name: "trim",
+        accepts: "a threshold from 0 to 255, optionally followed by `,RRGGBB` or `,RRGGBBAA`",
+        doc: "Remove the border of one colour around the image (the given colour, else the \
+              top-left pixel's), where no channel differs from it by more than the threshold; \
+              after `crop`, before the resize. An image that is all border is kept whole.",
+        cost: Cost::Trim(field!(trim)),
+        parse: |r, v| {
+            r.transform.trim = Some(parse_trim(v)?);
+            Ok(())
+        },
+        show: |r| r.transform.trim.map(Trim::canonical),
     },
     Param {
         name: "rot",

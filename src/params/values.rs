@@ -33,6 +33,9 @@ pub enum Gravity {
     Anchor { x_halves: u8, y_halves: u8 },
     /// Focal point in 1/10000 of the width and height; the crop is centred on it.
     Focal { x: u16, y: u16 },
+    /// `auto`: the crop keeps the most interesting part, found in the decoded pixels
+    /// (edges, skin tones, saturation: see `pipeline::attention`). Planned as the centre.
+    Auto,
 }
 
 impl Default for Gravity {
@@ -52,6 +55,25 @@ impl Gravity {
                 (f64::from(x_halves) / 2.0, f64::from(y_halves) / 2.0)
             }
             Gravity::Focal { x, y } => (f64::from(x) / 10_000.0, f64::from(y) / 10_000.0),
+            Gravity::Auto => (0.5, 0.5),
+        }
+    }
+}
+
+/// `trim`: remove the border of one colour around the image (within `threshold`, the largest
+/// difference in any channel, 0 to 255), of `colour` or else of the top-left pixel's colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Trim {
+    pub threshold: u8,
+    pub colour: Option<Rgba>,
+}
+
+impl Trim {
+    /// The canonical spelling: `THRESHOLD` or `THRESHOLD,RRGGBB[AA]`.
+    pub fn canonical(self) -> String {
+        match self.colour {
+            None => self.threshold.to_string(),
+            Some(c) => format!("{},{}", self.threshold, c.hex()),
         }
     }
 }
@@ -252,6 +274,23 @@ pub(crate) fn parse_dpr(value: &str) -> Result<Dpr> {
     }
 }
 
+/// `THRESHOLD` (an integer 0 to 255) or `THRESHOLD,COLOUR` (`RRGGBB` or `RRGGBBAA`).
+pub(crate) fn parse_trim(value: &str) -> Result<Trim> {
+    let (threshold, colour) = match value.split_once(',') {
+        Some((t, c)) => (t, Some(c)),
+        None => (value, None),
+    };
+    let threshold = match threshold.parse::<u8>() {
+        Ok(t) if is_plain_integer(threshold) => t,
+        _ => return Err(invalid("trim")),
+    };
+    let colour = match colour {
+        Some(c) => Some(parse_color(c).map_err(|_| invalid("trim"))?),
+        None => None,
+    };
+    Ok(Trim { threshold, colour })
+}
+
 pub(crate) fn parse_fit(value: &str) -> Result<Fit> {
     Ok(match value {
         "cover" => Fit::Cover,
@@ -264,6 +303,9 @@ pub(crate) fn parse_fit(value: &str) -> Result<Fit> {
 }
 
 pub(crate) fn parse_gravity(value: &str) -> Result<Gravity> {
+    if value == "auto" {
+        return Ok(Gravity::Auto);
+    }
     if let Some((_, xh, yh)) = GRAVITY_NAMES.iter().find(|(n, _, _)| *n == value) {
         return Ok(Gravity::Anchor {
             x_halves: *xh,
@@ -332,6 +374,7 @@ impl Gravity {
     pub fn canonical(self) -> String {
         match self {
             Gravity::Focal { x, y } => format!("{},{}", format_fraction(x), format_fraction(y)),
+            Gravity::Auto => "auto".to_string(),
             Gravity::Anchor { x_halves, y_halves } => GRAVITY_NAMES
                 .iter()
                 .find(|(_, xh, yh)| (*xh, *yh) == (x_halves, y_halves))

@@ -132,7 +132,8 @@ fn place(full: f64, crop: f64, g: f64, gravity: crate::params::Gravity) -> f64 {
     let free = (full - crop).max(0.0);
     match gravity {
         // Anchors divide the free space: left keeps the left edge, right the right one.
-        crate::params::Gravity::Anchor { .. } => free * g,
+        // `auto` is planned as the centre; the render moves the crop once it sees the pixels.
+        crate::params::Gravity::Anchor { .. } | crate::params::Gravity::Auto => free * g,
         // A focal point is centred when possible, clamped inside the image.
         crate::params::Gravity::Focal { .. } => (g * full - crop / 2.0).clamp(0.0, free),
     }

@@ -201,9 +201,18 @@ pub fn run(
 ) -> Result<Rendered> {
     let limits = &settings.limits;
     let mut timings = Timings::default();
-    let mut px = timings.time(timings::DECODE, || {
-        decode::decode_with(bytes, info, plan.shrink, !settings.force_libjpeg)
-    })?;
+    let decode = |shrink| decode::decode_with(bytes, info, shrink, !settings.force_libjpeg);
+    let px = timings.time(timings::DECODE, || decode(plan.shrink))?;
+    // `trim` and `gravity=auto` finish the plan from the pixels (the plan is only cloned
+    // when there is something to look at).
+    let (seen, mut px) = match plan.look {
+        Some(_) => {
+            let (seen, px) = plan.see(info, px, limits, &mut timings, decode)?;
+            (Some(seen), px)
+        }
+        None => (None, px),
+    };
+    let plan = seen.as_ref().unwrap_or(plan);
     let mut cx = steps::Context { resizer };
     for step in plan.steps() {
         px = timings.time(step.name(), || step.run(px, &mut cx))?;

@@ -3,10 +3,11 @@
 //! output), weighed, and run by `render` as decode → [`Plan::steps`] → encode.
 
 use super::geometry::{layout, Rect};
-use super::steps::{Flatten, Orient, Pad, Resize, Step, EFFECTS};
-use super::{decode, encode, Limits, Orientation, SourceFormat, SourceInfo};
+use super::steps::{trim, Flatten, Orient, Pad, Resize, Step, EFFECTS};
+use super::timings::{self, Timings};
+use super::{attention, decode, encode, Limits, Orientation, Pixels, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
-use crate::params::{Flip, OutputFormat, Rgba, Transform};
+use crate::params::{Flip, Gravity, OutputFormat, Rgba, Transform};
 
 /// Everything a render will do.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +36,39 @@ pub struct Plan {
     pub quality: u8,
     /// Bytes the render allocates at its peak, estimated generously.
     pub memory: u64,
+    /// What the plan still has to learn from the decoded pixels (`trim`, `gravity=auto`),
+    /// before its steps run: see [`Plan::see`].
+    pub look: Option<Box<Look>>,
 }
+
+/// The part of a plan that depends on the pixels: where the border ends (`trim`) and where
+/// the most interesting part is (`gravity=auto`). The plan made from the header is run as far
+/// as the decode; [`Plan::see`] then measures the pixels and plans again from what it saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    pub transform: Transform,
+    /// The region `crop` keeps, in stored pixels: what `trim` searches.
+    pub base: Rect,
+}
+
+/// What [`prepare_from`] takes as known instead of reading it from the transform alone.
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    /// The region of the stored pixels to start from (the trimmed one), instead of `crop`'s.
+    base: Option<Rect>,
+    /// The scale the source is already decoded at.
+    shrink: Option<u32>,
+    /// The gravity `auto` turned out to be.
+    gravity: Option<Gravity>,
+    /// The pixels have been seen: nothing is left to look at.
+    seen: bool,
+}
+
+/// What the timings call `gravity=auto`'s search.
+pub const ATTENTION: &str = "attention";
+
+/// Scratch for `gravity=auto`'s measurement (a small downscale, whatever the image).
+const ATTENTION_SCRATCH: u64 = 1 << 20;
 
 /// The rotation then the flips the request asks for, applied after the EXIF orientation.
 fn user_orientation(transform: &Transform) -> Orientation {
@@ -125,7 +158,19 @@ impl Plan {
     /// the encoder's working set.
     fn weigh(&self, info: &SourceInfo) -> u64 {
         let out = self.output_pixels();
-        info.decode_bytes(self.shrink)
+        // A trimmed region may call for a larger decode than the whole image does (the
+        // render then decodes again): weigh the largest one.
+        let decode_shrink = match &self.look {
+            Some(look) if look.transform.trim.is_some() => 1,
+            _ => self.shrink,
+        };
+        let look = if self.look.is_some() {
+            ATTENTION_SCRATCH
+        } else {
+            0
+        };
+        info.decode_bytes(decode_shrink)
+            + look
             + self.steps().iter().map(Step::scratch_bytes).sum::<u64>()
             // The images in flight: the resized one, and one output-sized copy at a time
             // (each step after the resize drops its input as it returns).
@@ -142,15 +187,32 @@ pub fn prepare(
     format: OutputFormat,
     limits: &Limits,
 ) -> Result<Plan> {
+    prepare_from(info, transform, format, limits, Known::default())
+}
+
+fn prepare_from(
+    info: &SourceInfo,
+    transform: &Transform,
+    format: OutputFormat,
+    limits: &Limits,
+    known: Known,
+) -> Result<Plan> {
     limits.check_source(info)?;
     // From here on the crop's region of the stored pixels is the original: the layout starts
     // from it as displayed (EXIF then rot/flip), and its own crop is mapped back into it.
-    let base = crop_region(info, transform)?;
+    let base = match known.base {
+        Some(base) => base,
+        None => crop_region(info, transform)?,
+    };
     let base_size = (base.w as u32, base.h as u32);
     let orientation = info.orientation.then(user_orientation(transform));
+    let mut placed = transform.clone();
+    if let Some(gravity) = known.gravity {
+        placed.gravity = Some(gravity);
+    }
     let layout = layout(
         orientation.display_size(base_size),
-        transform,
+        &placed,
         limits.max_output_side,
     )?;
     limits.check_layout(&layout)?;
@@ -163,9 +225,10 @@ pub fn prepare(
         ..inner
     };
     let size = orientation.inverse().display_size(layout.size);
-    let shrink = match info.format {
-        SourceFormat::Jpeg => decode::jpeg_shrink((region.w, region.h), size),
-        _ => 1,
+    let shrink = match (known.shrink, info.format) {
+        (Some(shrink), _) => shrink,
+        (None, SourceFormat::Jpeg) => decode::jpeg_shrink((region.w, region.h), size),
+        (None, _) => 1,
     };
     let background = transform.background();
     let padded = layout.canvas != layout.size;
@@ -174,6 +237,16 @@ pub fn prepare(
         let mut opaque = background;
         opaque.0[3] = 255;
         opaque
+    });
+    // What is left to see in the pixels: the border, or where to crop (only where the
+    // layout crops at all).
+    let crops = (region.w, region.h) != (base.w, base.h);
+    let auto = placed.gravity == Some(Gravity::Auto) && crops;
+    let look = (!known.seen && (transform.trim.is_some() || auto)).then(|| {
+        Box::new(Look {
+            transform: transform.clone(),
+            base,
+        })
     });
     let mut plan = Plan {
         stored: info.stored,
@@ -193,6 +266,7 @@ pub fn prepare(
         format,
         quality: transform.quality_for(format),
         memory: 0,
+        look,
     };
     plan.memory = plan.weigh(info);
     if plan.memory > limits.max_render_bytes {
@@ -206,6 +280,140 @@ pub fn prepare(
         ));
     }
     Ok(plan)
+}
+
+impl Plan {
+    /// The plan with what the decoded pixels `px` show (the trimmed border, the interesting
+    /// part), and the pixels its steps run on. `decode` decodes the source again at another
+    /// scale: when the trimmed region is small, the whole image's scale is too coarse for it.
+    /// A plan with nothing to look at is returned as it is.
+    pub fn see(
+        &self,
+        info: &SourceInfo,
+        mut px: Pixels,
+        limits: &Limits,
+        timings: &mut Timings,
+        mut decode: impl FnMut(u32) -> Result<Pixels>,
+    ) -> Result<(Plan, Pixels)> {
+        let Some(look) = &self.look else {
+            return Ok((self.clone(), px));
+        };
+        let t = &look.transform;
+        let again = |known: Known| prepare_from(info, t, self.format, limits, known);
+        let mut known = Known {
+            shrink: Some(self.shrink),
+            seen: true,
+            ..Known::default()
+        };
+        if let Some(spec) = t.trim {
+            let find = |px: &Pixels| content_in_stored(px, look.base, self.stored, spec);
+            let mut base = timings.time(trim::NAME, || find(&px));
+            // The scale the trimmed region calls for: decode again if it is finer.
+            let ideal = prepare_from(
+                info,
+                t,
+                self.format,
+                limits,
+                Known {
+                    base,
+                    ..known_free()
+                },
+            )?;
+            if ideal.shrink < self.shrink {
+                drop(px);
+                px = timings.time(timings::DECODE, || decode(ideal.shrink))?;
+                base = timings.time(trim::NAME, || find(&px));
+                known.shrink = Some(ideal.shrink);
+            }
+            known.base = base;
+        }
+        let plan = again(known)?;
+        let base = known.base.unwrap_or(look.base);
+        let crops = (plan.region.w, plan.region.h) != (base.w, base.h);
+        if t.gravity != Some(Gravity::Auto) || !crops {
+            return Ok((plan, px));
+        }
+        let orientation = info.orientation.then(user_orientation(t));
+        known.gravity = Some(timings.time(ATTENTION, || focus(&px, &plan, base, orientation)));
+        Ok((again(known)?, px))
+    }
+}
+
+/// A [`Known`] that knows nothing yet (the scale to be chosen again), but has seen the pixels.
+fn known_free() -> Known {
+    Known {
+        seen: true,
+        ..Known::default()
+    }
+}
+
+/// The content box of `base` (in stored pixels) in the decoded `px`, back in stored pixels,
+/// rounded outwards; `None` (the whole base) when it is all border.
+fn content_in_stored(
+    px: &Pixels,
+    base: Rect,
+    stored: (u32, u32),
+    spec: crate::params::Trim,
+) -> Option<Rect> {
+    let (sx, sy) = scale(px, stored);
+    let area = Rect {
+        x: base.x * sx,
+        y: base.y * sy,
+        w: base.w * sx,
+        h: base.h * sy,
+    };
+    let found = trim::content_box(px, area, spec)?;
+    let x0 = (found.x / sx).floor().max(base.x);
+    let y0 = (found.y / sy).floor().max(base.y);
+    let x1 = ((found.x + found.w) / sx).ceil().min(base.x + base.w);
+    let y1 = ((found.y + found.h) / sy).ceil().min(base.y + base.h);
+    (x1 - x0 >= 1.0 && y1 - y0 >= 1.0).then_some(Rect {
+        x: x0,
+        y: y0,
+        w: x1 - x0,
+        h: y1 - y0,
+    })
+}
+
+/// From stored to decoded pixels (the decoder may have shrunk the image).
+fn scale(px: &Pixels, stored: (u32, u32)) -> (f64, f64) {
+    (
+        f64::from(px.width) / f64::from(stored.0.max(1)),
+        f64::from(px.height) / f64::from(stored.1.max(1)),
+    )
+}
+
+/// Where `gravity=auto` puts `plan`'s crop: the most interesting window of its size inside
+/// `base`, found in the decoded pixels, as the focal point of the base as displayed.
+fn focus(px: &Pixels, plan: &Plan, base: Rect, orientation: Orientation) -> Gravity {
+    let (sx, sy) = scale(px, plan.stored);
+    let area = Rect {
+        x: base.x * sx,
+        y: base.y * sy,
+        w: base.w * sx,
+        h: base.h * sy,
+    };
+    let window = (plan.region.w * sx, plan.region.h * sy);
+    let (x, y) = attention::attention(px, area, window);
+    // The window back in stored pixels, relative to the base, then as displayed.
+    let stored = Rect {
+        x: (x / sx - base.x).clamp(0.0, (base.w - plan.region.w).max(0.0)),
+        y: (y / sy - base.y).clamp(0.0, (base.h - plan.region.h).max(0.0)),
+        w: plan.region.w,
+        h: plan.region.h,
+    };
+    let base_size = (base.w as u32, base.h as u32);
+    let displayed_size = orientation.display_size(base_size);
+    let shown = orientation.inverse().crop_to_stored(stored, displayed_size);
+    let fraction = |centre: f64, len: u32| {
+        (centre / f64::from(len.max(1)) * 10_000.0)
+            .round()
+            .clamp(0.0, 10_000.0) as u16
+    };
+    Gravity::Focal {
+        x: fraction(shown.x + shown.w / 2.0, displayed_size.0),
+        y: fraction(shown.y + shown.h / 2.0, displayed_size.1),
+    }
 }
 
 #[cfg(test)]

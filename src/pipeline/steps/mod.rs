@@ -15,6 +15,7 @@ pub mod orient;
 pub mod pad;
 pub mod resize;
 pub mod sharpen;
+pub mod trim;
 
 pub use flatten::Flatten;
 pub use orient::Orient;
