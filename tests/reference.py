@@ -9,10 +9,16 @@ OP is one of:
   blur SIGMA       ImageFilter.GaussianBlur(SIGMA)
   sharpen SIGMA    ImageFilter.UnsharpMask(radius=SIGMA, percent=100, threshold=0)
   crop X,Y,W,H     Image.crop in pixels of the input
+  attention W,H[;W,H...]
+                   libvips' smartcrop(W, H, interesting=attention) of IN (pyvips), for each
+                   size: OUT gets a JSON list of {"left", "top", "attention_x", "attention_y"},
+                   each crop's top-left and the point libvips centred it on (OUT "-" prints it)
 
 The tests in tests/api/reference.rs run it (scripts/test.sh installs Pillow in target/venv) and
-compare its output with imgfn's, pixel by pixel, within a tolerance.
+compare its output with imgfn's, pixel by pixel, within a tolerance; tests/api/attention.rs
+compares libvips' crop windows with imgfn's gravity=auto.
 """
+import json
 import sys
 
 from PIL import Image, ImageFilter
@@ -29,7 +35,29 @@ TRANSPOSE = {
 }
 
 
+def attention(src, dst, arg):
+    import pyvips  # only this op needs it (pyvips-binary ships libvips)
+
+    im = pyvips.Image.new_from_file(src)
+    windows = []
+    for size in arg.split(";"):
+        w, h = (int(v) for v in size.split(","))
+        out, found = im.smartcrop(
+            w, h, interesting="attention", attention_x=True, attention_y=True
+        )
+        # The crop's offsets are minus its top-left in the input.
+        windows.append({"left": -out.xoffset, "top": -out.yoffset, **found})
+    text = json.dumps(windows)
+    if dst == "-":
+        print(text)
+    else:
+        with open(dst, "w") as f:
+            f.write(text)
+
+
 def main(op, src, dst, arg):
+    if op == "attention":
+        return attention(src, dst, arg)
     im = Image.open(src)
     im.load()
     if op == "transpose":

@@ -28,6 +28,9 @@ pub enum Tier {
     /// Python with Pillow (`IMGFN_TEST_PYTHON`, else `python3`): the independent reference of
     /// the pixel tests (tests/reference.py).
     Pillow,
+    /// The same Python with pyvips (and the libvips of pyvips-binary): libvips' attention
+    /// crop, the reference of `gravity=auto` (tests/api/attention.rs).
+    Pyvips,
 }
 
 impl Tier {
@@ -42,6 +45,7 @@ impl Tier {
             Tier::Chromium => "needs Chromium and chromedriver: run scripts/test.sh",
             Tier::Avifdec => "needs avifdec (libavif-bin): run scripts/test.sh",
             Tier::Pillow => "needs Python with Pillow: run scripts/test.sh",
+            Tier::Pyvips => "needs Python with pyvips: run scripts/test.sh",
         }
     }
 
@@ -57,18 +61,21 @@ impl Tier {
             )
             .or_else(|| tool("IMGFN_TEST_CHROMEDRIVER", &["chromedriver"])),
             Tier::Avifdec => not_on_path(&["avifdec"]),
-            Tier::Pillow => {
-                let python =
-                    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-                let ok = std::process::Command::new(&python)
-                    .args(["-c", "import PIL"])
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                (!ok).then(|| format!("{python} cannot import PIL"))
-            }
+            Tier::Pillow => python_lacks("PIL"),
+            Tier::Pyvips => python_lacks("pyvips"),
         }
     }
+}
+
+/// `None` when the tests' Python (`IMGFN_TEST_PYTHON`, else `python3`) imports `module`.
+fn python_lacks(module: &str) -> Option<String> {
+    let python = std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| format!("{python} cannot import {module}"))
 }
 
 fn unset(var: &str) -> Option<String> {

@@ -1,0 +1,214 @@
+//! `gravity=auto`'s saliency window against libvips' "attention" smartcrop on real photos.
+//!
+//! Each photo is decoded by imgfn's own decoder (large.jpg at 1/8 scale, as a render of a
+//! thumbnail decodes it). For several cover crops (tall and square windows that move
+//! across, wide windows that move down) the window `imgfn::pipeline::attention::attention`
+//! picks is compared with the one libvips 8.18 picks on the very same pixels (pyvips,
+//! `tests/reference.py attention`). The error of a case is
+//! the distance between the two windows' offsets as a fraction of the range the window can
+//! move in (0: the same window, 1: opposite ends); the centre crop, measured the same way,
+//! is the baseline that shows the test can tell a saliency crop from no saliency at all.
+
+use crate::support::{tempdir, testdata};
+use imgfn::pipeline::attention::attention;
+use imgfn::pipeline::{self, Pixels, Rect};
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// The photos: (file, JPEG shrink-on-load).
+const PHOTOS: [(&str, u32); 11] = [
+    ("large.jpg", 8),
+    ("medium.jpg", 1),
+    ("small.jpg", 1),
+    ("still.webp", 1),
+    ("gray.jpg", 1),
+    ("palette.png", 1),
+    ("alpha-small.png", 1),
+    ("attention/astronaut.jpg", 1),
+    ("attention/chelsea.jpg", 1),
+    ("attention/coffee.jpg", 1),
+    ("attention/rocket.jpg", 1),
+];
+
+/// Output aspect ratios of the cover crops (width:height).
+const ASPECTS: [(u32, u32); 5] = [(1, 1), (2, 3), (9, 16), (3, 1), (16, 9)];
+
+/// Largest error of one case, as a fraction of the free range.
+const MAX_CASE_ERROR: f64 = 0.3;
+/// Largest mean error over all cases.
+const MAX_MEAN_ERROR: f64 = 0.08;
+/// A case is "off-centre" when libvips moves the window this far (fraction of the free
+/// range) from the centre; over those cases ours must beat the centre crop clearly.
+const OFF_CENTRE: f64 = 0.25;
+
+/// The Python that runs the reference (scripts/test.sh puts pyvips in target/venv).
+fn python() -> String {
+    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn decode(file: &str, shrink: u32) -> Pixels {
+    let bytes = std::fs::read(testdata().join(file)).unwrap();
+    let info = pipeline::probe(&bytes).expect("probe");
+    pipeline::decode::decode(&bytes, &info, shrink).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The top-left of the window libvips' attention smartcrop picks for each size, on `px`.
+fn libvips(px: &Pixels, sizes: &[(u32, u32)]) -> Vec<(f64, f64)> {
+    let dir = tempdir();
+    let src = dir.join("in.png");
+    let colour = if px.alpha {
+        image::ExtendedColorType::Rgba8
+    } else {
+        image::ExtendedColorType::Rgb8
+    };
+    image::save_buffer(&src, &px.buf, px.width, px.height, colour).unwrap();
+    let arg = sizes
+        .iter()
+        .map(|(w, h)| format!("{w},{h}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg("attention")
+        .arg(&src)
+        .arg("-")
+        .arg(&arg)
+        .output()
+        .expect("run tests/reference.py");
+    assert!(
+        out.status.success(),
+        "reference.py attention {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let windows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    windows
+        .iter()
+        .map(|w| (w["left"].as_f64().unwrap(), w["top"].as_f64().unwrap()))
+        .collect()
+}
+
+/// The cover crop of aspect `a:b` on a `w` x `h` image, in whole pixels (as libvips takes
+/// it); `None` when it leaves the window less than 8 pixels to move in.
+fn cover((w, h): (u32, u32), (a, b): (u32, u32)) -> Option<(u32, u32)> {
+    let size = if u64::from(w) * u64::from(b) > u64::from(h) * u64::from(a) {
+        (
+            (f64::from(h) * f64::from(a) / f64::from(b)).round() as u32,
+            h,
+        )
+    } else {
+        (
+            w,
+            (f64::from(w) * f64::from(b) / f64::from(a)).round() as u32,
+        )
+    };
+    ((w - size.0).max(h - size.1) >= 8).then_some(size)
+}
+
+/// One crop compared.
+struct Case {
+    name: String,
+    /// Error of ours and of the centre crop against libvips (fraction of the free range);
+    /// the second is also how far libvips moved the window from the centre.
+    ours: f64,
+    centre: f64,
+}
+
+/// The distance between two offsets over the free range (the window moves in one axis).
+fn error(a: (f64, f64), b: (f64, f64), free: (f64, f64)) -> f64 {
+    let fx = if free.0 > 0.0 {
+        (a.0 - b.0).abs() / free.0
+    } else {
+        0.0
+    };
+    let fy = if free.1 > 0.0 {
+        (a.1 - b.1).abs() / free.1
+    } else {
+        0.0
+    };
+    fx.max(fy)
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (file, shrink) in PHOTOS {
+        let px = decode(file, shrink);
+        let (w, h) = (px.width, px.height);
+        let sizes: Vec<(u32, u32)> = ASPECTS
+            .iter()
+            .filter_map(|&aspect| cover((w, h), aspect))
+            .collect();
+        let theirs = libvips(&px, &sizes);
+        let area = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: f64::from(w),
+            h: f64::from(h),
+        };
+        for (&(ww, wh), &vips) in sizes.iter().zip(&theirs) {
+            let window = (f64::from(ww), f64::from(wh));
+            let free = (area.w - window.0, area.h - window.1);
+            let ours = attention(&px, area, window);
+            let centre = (free.0 / 2.0, free.1 / 2.0);
+            cases.push(Case {
+                name: format!(
+                    "{file} {w}x{h} -> {ww}x{wh}: libvips ({}, {}), ours ({:.0}, {:.0})",
+                    vips.0, vips.1, ours.0, ours.1
+                ),
+                ours: error(ours, vips, free),
+                centre: error(centre, vips, free),
+            });
+        }
+    }
+    cases
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    sum / n.max(1) as f64
+}
+
+#[test]
+fn attention_picks_the_window_libvips_picks_on_real_photos() {
+    crate::needs!(Pyvips);
+    let cases = cases();
+    let mut table = String::new();
+    for c in &cases {
+        let _ = writeln!(
+            table,
+            "  ours {:.2}  centre {:.2}  {}",
+            c.ours, c.centre, c.name
+        );
+    }
+    let all = mean(cases.iter().map(|c| c.ours));
+    let all_centre = mean(cases.iter().map(|c| c.centre));
+    let off: Vec<&Case> = cases.iter().filter(|c| c.centre >= OFF_CENTRE).collect();
+    let off_ours = mean(off.iter().map(|c| c.ours));
+    let off_centre = mean(off.iter().map(|c| c.centre));
+    let _ = writeln!(
+        table,
+        "  mean error over {} cases: ours {all:.3}, centre {all_centre:.3}; over the {} \
+         off-centre ones: ours {off_ours:.3}, centre {off_centre:.3}",
+        cases.len(),
+        off.len()
+    );
+    // Shown in a passing run too (libtest captures only the print macros).
+    let _ = std::io::stderr().write_all(format!("attention vs libvips:\n{table}").as_bytes());
+    let worst = cases.iter().map(|c| c.ours).fold(0.0, f64::max);
+    // (The table above is on stderr whether these pass or fail.)
+    assert!(
+        worst <= MAX_CASE_ERROR,
+        "a case is off by {worst:.2} of its free range (at most {MAX_CASE_ERROR})"
+    );
+    assert!(
+        all <= MAX_MEAN_ERROR,
+        "mean error {all:.3} (at most {MAX_MEAN_ERROR})"
+    );
+    assert!(
+        off.len() >= 10 && off_ours <= off_centre / 3.0,
+        "on the {} off-centre cases ours ({off_ours:.3}) must beat the centre crop \
+         ({off_centre:.3}) threefold",
+        off.len()
+    );
+}
