@@ -10,8 +10,9 @@
 //! is the baseline that shows the test can tell a saliency crop from no saliency at all.
 
 use crate::support::{tempdir, testdata};
+use imgfn::params::{ImageRequest, OutputFormat};
 use imgfn::pipeline::attention::attention;
-use imgfn::pipeline::{self, Pixels, Rect};
+use imgfn::pipeline::{self, Limits, Pixels, Rect, Settings};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -211,4 +212,121 @@ fn attention_picks_the_window_libvips_picks_on_real_photos() {
          ({off_centre:.3}) threefold",
         off.len()
     );
+}
+
+/// `file` rendered by imgfn's pipeline with `query`, as PNG, decoded.
+fn render(file: &str, query: &str) -> image::RgbImage {
+    let bytes = std::fs::read(testdata().join(file)).unwrap();
+    let info = pipeline::probe(&bytes).expect("probe");
+    let transform = ImageRequest::parse(Some(query)).expect(query).transform;
+    let out = pipeline::render(
+        &bytes,
+        &info,
+        &transform,
+        OutputFormat::Png,
+        &Settings::default(),
+        &mut fast_image_resize::Resizer::new(),
+    )
+    .unwrap_or_else(|e| panic!("{file}?{query}: {e}"));
+    image::load_from_memory(&out.bytes)
+        .expect("our PNG")
+        .to_rgb8()
+}
+
+/// Mean absolute difference between `part` and the same-sized window of `whole` at `at`,
+/// over every other pixel.
+fn difference(whole: &image::RgbImage, part: &image::RgbImage, at: (u32, u32)) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in (0..part.height()).step_by(2) {
+        for x in (0..part.width()).step_by(2) {
+            let a = whole.get_pixel(x + at.0, y + at.1).0;
+            let b = part.get_pixel(x, y).0;
+            sum += (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+/// Through the whole render (plan, decode at the plan's scale, `Plan::see`, crop, resize),
+/// `w=..&h=..&fit=cover&gravity=auto` outputs the window `attention` picks on the decoded
+/// pixels: the output is found in the whole image rendered at the same scale, at the offset
+/// attention gives (within the rounding of the focal point and of the scale), and away from
+/// the centred window.
+#[test]
+fn gravity_auto_renders_the_window_attention_picks() {
+    // (file, output w, h): tall windows of wide photos, wide ones that move down; at the
+    // original's scale and shrunk on load (large.jpg at 1/8, medium.jpg at 1/2).
+    let cases = [
+        ("attention/rocket.jpg", 240, 427),
+        ("attention/astronaut.jpg", 512, 171),
+        ("attention/coffee.jpg", 600, 200),
+        ("large.jpg", 239, 424),
+        ("medium.jpg", 360, 640),
+    ];
+    let mut log = String::new();
+    for (file, w, h) in cases {
+        let bytes = std::fs::read(testdata().join(file)).unwrap();
+        let info = pipeline::probe(&bytes).expect("probe");
+        let query = format!("w={w}&h={h}&fit=cover&gravity=auto");
+        let transform = ImageRequest::parse(Some(&query)).unwrap().transform;
+        let plan = pipeline::prepare(&info, &transform, OutputFormat::Png, &Limits::default())
+            .expect("plan");
+        let px = pipeline::decode::decode(&bytes, &info, plan.shrink).expect("decode");
+        let (sw, sh) = info.display_size();
+        // The output's scale (cover: the axis that fits), and the whole image at it.
+        let scale = (f64::from(w) / f64::from(sw)).max(f64::from(h) / f64::from(sh));
+        let whole = (
+            (f64::from(sw) * scale).round() as u32,
+            (f64::from(sh) * scale).round() as u32,
+        );
+        // attention on the decoded pixels, brought to the output's scale.
+        let decoded = f64::from(px.width) / f64::from(sw);
+        let area = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: f64::from(px.width),
+            h: f64::from(px.height),
+        };
+        let window = (
+            f64::from(w) / scale * decoded,
+            f64::from(h) / scale * decoded,
+        );
+        let (ax, ay) = attention(&px, area, window);
+        let expected = (ax / decoded * scale, ay / decoded * scale);
+        let out = render(file, &format!("{query}&fmt=png"));
+        assert_eq!(out.dimensions(), (w, h), "{file}?{query}");
+        let full = render(
+            file,
+            &format!("w={}&h={}&fit=fill&fmt=png", whole.0, whole.1),
+        );
+        // The offset of the output in the whole image (it moves along one axis).
+        let free = (full.width() - w, full.height() - h);
+        let offsets: Vec<(u32, u32)> = if free.0 > 0 {
+            (0..=free.0).map(|x| (x, 0)).collect()
+        } else {
+            (0..=free.1).map(|y| (0, y)).collect()
+        };
+        let (found, diff) = offsets
+            .iter()
+            .map(|&at| (at, difference(&full, &out, at)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        let centre = (free.0 / 2, free.1 / 2);
+        let at_centre = difference(&full, &out, centre);
+        let _ = writeln!(
+            log,
+            "  {file}?{query}: attention ({:.1}, {:.1}), output found at {found:?} (mean \
+             difference {diff:.2}), centre {centre:?} (difference {at_centre:.2})",
+            expected.0, expected.1
+        );
+        let off = (f64::from(found.0) - expected.0)
+            .abs()
+            .max((f64::from(found.1) - expected.1).abs());
+        assert!(
+            off <= 2.0 && diff <= 4.0 && at_centre >= 4.0 * diff.max(1.0),
+            "{file}?{query}: the output is not the window attention picks:\n{log}"
+        );
+    }
+    let _ = std::io::stderr().write_all(format!("gravity=auto renders:\n{log}").as_bytes());
 }
