@@ -857,4 +857,232 @@ mod tests {
         }
         assert_eq!(checked, 8 * 4 * 4 * 6 * 5 * 2 * 3);
     }
+
+    /// The canvas a box gives an image displayed at `(dw, dh)`, computed independently of
+    /// `geometry::layout` (as the tests above do, inline).
+    fn expected_canvas(
+        (dw, dh): (f64, f64),
+        (w, h): (Option<u32>, Option<u32>),
+        fit: &str,
+        ratio: f64,
+    ) -> (u32, u32) {
+        let bw = w.map(|v| (f64::from(v) * ratio).round());
+        let bh = h.map(|v| (f64::from(v) * ratio).round());
+        let down = |s: f64| if fit == "scale-down" { s.min(1.0) } else { s };
+        let (x, y) = match (bw, bh) {
+            (None, None) => (dw, dh),
+            (Some(bw), None) => {
+                let s = down(bw / dw);
+                ((dw * s).round(), (dh * s).round())
+            }
+            (None, Some(bh)) => {
+                let s = down(bh / dh);
+                ((dw * s).round(), (dh * s).round())
+            }
+            (Some(bw), Some(bh)) => match fit {
+                "cover" | "fill" | "pad" => (bw, bh),
+                _ => {
+                    let s = down((bw / dw).min(bh / dh));
+                    ((dw * s).round().min(bw), (dh * s).round().min(bh))
+                }
+            },
+        };
+        (x as u32, y as u32)
+    }
+
+    /// Stored pixels of `size`: white, with a textured (high-contrast, saturated) patch at
+    /// `patch` (x, y, w, h).
+    fn framed((w, h): (u32, u32), patch: (u32, u32, u32, u32)) -> Pixels {
+        let (px, py, pw, ph) = patch;
+        let mut buf = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let inside = x >= px && x < px + pw && y >= py && y < py + ph;
+                let c = if !inside {
+                    [255, 255, 255]
+                } else if (x / 8 + y / 8) % 2 == 0 {
+                    [200, 30, 40]
+                } else {
+                    [20, 120, 30]
+                };
+                buf.extend_from_slice(&c);
+            }
+        }
+        Pixels {
+            buf,
+            width: w,
+            height: h,
+            alpha: false,
+        }
+    }
+
+    /// Plan, decode (the given pixels, or them shrunk as a JPEG decode would be) and see.
+    fn seen(info: &SourceInfo, q: &str, px: &Pixels) -> Plan {
+        let t = transform(q);
+        let plan = prepare(info, &t, OutputFormat::Png, &Limits::default())
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        let mut timings = Timings::default();
+        let (seen, _) = plan
+            .see(info, px.clone(), &Limits::default(), &mut timings, |_| {
+                Ok(px.clone())
+            })
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert!(seen.look.is_none(), "{q}: nothing left to look at");
+        seen
+    }
+
+    /// `trim`: every combination of EXIF orientation, rotation, flip, fit, box, dpr and
+    /// gravity (`auto` included) plans the canvas of the *content box* as displayed, with a
+    /// region inside it; and `gravity=auto` alone keeps the interesting patch in the crop.
+    #[test]
+    fn trim_and_auto_gravity_dimensions_for_every_orientation_rotation_and_fit() {
+        let stored = (320u32, 240u32);
+        // Smaller than the narrowest cover window (108 of 320, 144 of 240), off-centre.
+        let patch = (30, 20, 60, 45);
+        let px = framed(stored, patch);
+        let boxes = [
+            (None, None),
+            (Some(200), None),
+            (None, Some(90)),
+            (Some(200), Some(90)),
+            (Some(90), Some(200)),
+        ];
+        let fits = ["cover", "contain", "scale-down", "fill", "pad"];
+        let mut checked = 0;
+        for exif in 1..=8u8 {
+            let info = source(SourceFormat::Png, stored, exif, false);
+            for rot in [0u32, 90, 180, 270] {
+                for flip in ["", "h", "v", "hv"] {
+                    for (w, h) in boxes {
+                        for fit in fits {
+                            for dpr in ["1", "1.5"] {
+                                for gravity in ["center", "0.9,0.1", "auto"] {
+                                    let mut q = vec![
+                                        format!("rot={rot}"),
+                                        format!("fit={fit}"),
+                                        format!("dpr={dpr}"),
+                                        format!("gravity={gravity}"),
+                                    ];
+                                    if !flip.is_empty() {
+                                        q.push(format!("flip={flip}"));
+                                    }
+                                    q.extend(w.map(|w| format!("w={w}")));
+                                    q.extend(h.map(|h| format!("h={h}")));
+                                    let untrimmed = q.join("&");
+                                    q.push("trim=10".into());
+                                    let q = q.join("&");
+                                    let plan = seen(&info, &q, &px);
+                                    let swaps = (exif >= 5) != (rot % 180 == 90);
+                                    let content = if swaps {
+                                        (f64::from(patch.3), f64::from(patch.2))
+                                    } else {
+                                        (f64::from(patch.2), f64::from(patch.3))
+                                    };
+                                    let ratio = if dpr == "1" { 1.0 } else { 1.5 };
+                                    let want = expected_canvas(content, (w, h), fit, ratio);
+                                    assert_eq!(plan.canvas, want, "exif {exif}, {q}");
+                                    let r = plan.region;
+                                    let (x0, y0) = (f64::from(patch.0), f64::from(patch.1));
+                                    let (x1, y1) =
+                                        (x0 + f64::from(patch.2), y0 + f64::from(patch.3));
+                                    assert!(
+                                        r.x >= x0 - 1e-6
+                                            && r.y >= y0 - 1e-6
+                                            && r.x + r.w <= x1 + 1e-6
+                                            && r.y + r.h <= y1 + 1e-6,
+                                        "exif {exif}, {q}: region {r:?} outside the content"
+                                    );
+                                    let shown = plan.orientation.display_size(plan.size);
+                                    assert!(shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1);
+                                    // Without trim: the whole image's canvas, and `auto`
+                                    // keeps the patch's centre inside a cover crop.
+                                    let plan = seen(&info, &untrimmed, &px);
+                                    let whole = if swaps {
+                                        (f64::from(stored.1), f64::from(stored.0))
+                                    } else {
+                                        (f64::from(stored.0), f64::from(stored.1))
+                                    };
+                                    let want = expected_canvas(whole, (w, h), fit, ratio);
+                                    assert_eq!(plan.canvas, want, "exif {exif}, {untrimmed}");
+                                    let r = plan.region;
+                                    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+                                    if gravity == "auto" {
+                                        assert!(
+                                            r.x <= cx && cx <= r.x + r.w && r.y <= cy && cy <= r.y + r.h,
+                                            "exif {exif}, {untrimmed}: region {r:?} misses the patch"
+                                        );
+                                    }
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 4 * 4 * 5 * 5 * 2 * 3);
+    }
+
+    /// A trimmed region much smaller than the image needs a finer JPEG scale than the whole
+    /// image: the render decodes again at it, and plans the resize from that decode.
+    #[test]
+    fn trim_decodes_again_when_the_content_needs_a_finer_scale() {
+        let stored = (4000u32, 3000u32);
+        let info = source(SourceFormat::Jpeg, stored, 1, false);
+        let t = transform("w=200&trim=10");
+        let plan = prepare(&info, &t, OutputFormat::Jpeg, &Limits::default()).unwrap();
+        assert_eq!(plan.shrink, 8);
+        // Weighed for the largest decode the trimmed region may call for.
+        assert!(plan.memory >= info.decode_bytes(1), "{}", plan.memory);
+        // Content: 800x600 at (1600, 1200) stored; at 1/8 that is 100x75 at (200, 150).
+        let eighth = framed((500, 375), (200, 150, 100, 75));
+        let mut asked = Vec::new();
+        let mut timings = Timings::default();
+        let (seen, px) = plan
+            .see(&info, eighth, &Limits::default(), &mut timings, |shrink| {
+                asked.push(shrink);
+                let s = stored.0 / shrink;
+                Ok(framed(
+                    (s, s * 3 / 4),
+                    (1600 / shrink, 1200 / shrink, 800 / shrink, 600 / shrink),
+                ))
+            })
+            .unwrap();
+        // 800 wide to 200 wants 1/2 (400 >= 1.5 x 200), where the whole image took 1/8.
+        assert_eq!(asked, [2]);
+        assert_eq!((seen.shrink, px.width), (2, 2000));
+        assert_eq!(
+            seen.region,
+            Rect {
+                x: 1600.0,
+                y: 1200.0,
+                w: 800.0,
+                h: 600.0
+            }
+        );
+        assert_eq!(seen.canvas, (200, 150));
+        let names: Vec<_> = timings.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [trim::NAME, timings::DECODE, trim::NAME]);
+        // All border: the image is kept whole.
+        let blank = framed((500, 375), (0, 0, 0, 0));
+        let (seen, _) = plan
+            .see(
+                &info,
+                blank.clone(),
+                &Limits::default(),
+                &mut Timings::default(),
+                |_| Ok(blank.clone()),
+            )
+            .unwrap();
+        assert_eq!((seen.canvas, seen.shrink), ((200, 150), 8));
+        assert_eq!(
+            seen.region,
+            Rect {
+                x: 0.0,
+                y: 0.0,
+                w: 4000.0,
+                h: 3000.0
+            }
+        );
+    }
 }
