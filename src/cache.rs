@@ -1,4 +1,5 @@
-//! The warm cache: one `moka` cache, weighed in bytes, holding source bytes and renditions.
+//! The warm cache: one `moka` cache, weighed in bytes, holding source bytes, renditions and
+//! placeholders.
 //!
 //! Keys carry the source version, so a replaced original is never served from a stale entry.
 //! `get_or_try` runs one computation per key at a time: concurrent identical misses wait for
@@ -7,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::params::{FormatChoice, OutputFormat, Transform};
 use crate::pipeline::Timings;
+use crate::placeholder::Placeholder;
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +25,10 @@ enum CacheKey {
         version: String,
         transform: Transform,
         format: FormatChoice,
+    },
+    Placeholder {
+        key: String,
+        version: String,
     },
 }
 
@@ -47,10 +53,23 @@ pub struct RenditionEntry {
     pub fetch: std::time::Duration,
 }
 
+/// An original's placeholder, or why its image has none: a corrupt or oversized image is
+/// remembered until its version changes (a failure to fetch it is not: see
+/// [`Cache::placeholder`]).
+#[derive(Debug)]
+pub struct PlaceholderEntry {
+    pub placeholder: std::result::Result<Placeholder, Error>,
+    /// Time spent fetching the source for it.
+    pub fetch: std::time::Duration,
+    /// Its decode, downscale and hash.
+    pub timings: Timings,
+}
+
 #[derive(Debug, Clone)]
 enum CacheValue {
     Source(Arc<SourceEntry>),
     Rendition(Arc<RenditionEntry>),
+    Placeholder(Arc<PlaceholderEntry>),
 }
 
 impl CacheValue {
@@ -58,6 +77,7 @@ impl CacheValue {
         let len = match self {
             CacheValue::Source(s) => s.bytes.len(),
             CacheValue::Rendition(r) => r.bytes.len(),
+            CacheValue::Placeholder(p) => p.placeholder.as_ref().map_or(0, |p| p.thumbhash.len()),
         };
         // Count a fixed overhead per entry so that tiny entries are not free.
         u32::try_from(len.saturating_add(256)).unwrap_or(u32::MAX)
@@ -101,8 +121,8 @@ impl Cache {
             .await?;
         match value {
             CacheValue::Source(s) => Ok(s),
-            CacheValue::Rendition(_) => Err(Error::Internal(
-                "cache held a rendition under a source key".into(),
+            _ => Err(Error::Internal(
+                "cache held another kind of entry under a source key".into(),
             )),
         }
     }
@@ -133,8 +153,38 @@ impl Cache {
             .await?;
         match value {
             CacheValue::Rendition(r) => Ok((r, hit)),
-            CacheValue::Source(_) => Err(Error::Internal(
-                "cache held a source under a rendition key".into(),
+            _ => Err(Error::Internal(
+                "cache held another kind of entry under a rendition key".into(),
+            )),
+        }
+    }
+
+    /// The placeholder of original `key` at `version`, from the cache or `compute` (once for
+    /// all concurrent callers); and whether it was a hit. `compute` answers `Ok` with the
+    /// image's own failure inside (kept: the same bytes fail the same way) and `Err` for a
+    /// failure to get there (store down, overloaded: not kept, the next caller tries again).
+    pub async fn placeholder<F>(
+        &self,
+        key: &str,
+        version: &str,
+        compute: F,
+    ) -> Result<(Arc<PlaceholderEntry>, bool)>
+    where
+        F: Future<Output = Result<PlaceholderEntry>>,
+    {
+        let cache_key = CacheKey::Placeholder {
+            key: key.to_string(),
+            version: version.to_string(),
+        };
+        let (value, hit) = self
+            .get_or_try(cache_key, async {
+                Ok(CacheValue::Placeholder(Arc::new(compute.await?)))
+            })
+            .await?;
+        match value {
+            CacheValue::Placeholder(p) => Ok((p, hit)),
+            _ => Err(Error::Internal(
+                "cache held another kind of entry under a placeholder key".into(),
             )),
         }
     }
@@ -279,6 +329,81 @@ mod tests {
         assert!(held <= 10_000, "{held} bytes held in a 10000-byte cache");
         assert!(entries >= 1, "the cache kept nothing");
         assert_eq!(held, entries * 1256, "{entries} entries weigh {held} bytes");
+    }
+
+    fn placeholder_entry(
+        result: std::result::Result<Placeholder, Error>,
+    ) -> Result<PlaceholderEntry> {
+        Ok(PlaceholderEntry {
+            placeholder: result,
+            fetch: std::time::Duration::ZERO,
+            timings: Timings::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn placeholders_are_kept_by_version_with_the_image_faults() {
+        let cache = Cache::new(1 << 20);
+        let hash = |b: u8| Placeholder {
+            thumbhash: vec![b; 21],
+            dominant: [b; 3],
+        };
+        let (p, hit) = cache
+            .placeholder("a.jpg", "v1", async { placeholder_entry(Ok(hash(1))) })
+            .await
+            .unwrap();
+        assert!(!hit);
+        assert_eq!(p.placeholder.as_ref().unwrap(), &hash(1));
+        let (p, hit) = cache
+            .placeholder("a.jpg", "v1", async { panic!("a hit must not recompute") })
+            .await
+            .unwrap();
+        assert!(hit && p.placeholder.as_ref().unwrap() == &hash(1));
+        // A new version is a new entry, and the same version of another key too.
+        for (key, version) in [("a.jpg", "v2"), ("b.jpg", "v1")] {
+            let (p, hit) = cache
+                .placeholder(key, version, async { placeholder_entry(Ok(hash(2))) })
+                .await
+                .unwrap();
+            assert!(
+                !hit && p.placeholder.as_ref().unwrap() == &hash(2),
+                "{key} {version}"
+            );
+        }
+        // The image's own fault is kept; a failure to compute is not.
+        let corrupt = || placeholder_entry(Err(Error::corrupt("eof")));
+        cache
+            .placeholder("c.jpg", "v1", async { corrupt() })
+            .await
+            .unwrap();
+        let (p, hit) = cache
+            .placeholder("c.jpg", "v1", async { panic!("kept") })
+            .await
+            .unwrap();
+        assert!(hit && p.placeholder.as_ref().unwrap_err().status() == 422);
+        let err = cache
+            .placeholder("d.jpg", "v1", async {
+                Err(Error::Overloaded("busy".into()))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 503);
+        let (_, hit) = cache
+            .placeholder("d.jpg", "v1", async { placeholder_entry(Ok(hash(3))) })
+            .await
+            .unwrap();
+        assert!(!hit, "a failure to compute is not kept");
+        // Sources and renditions never collide with placeholders of the same key and version.
+        let source = cache
+            .source("a.jpg", "v1", async {
+                Ok(SourceEntry {
+                    bytes: Bytes::from_static(b"x"),
+                    etag: etag_of(b"x"),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(&source.bytes[..], b"x");
     }
 
     #[test]

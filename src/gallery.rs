@@ -2,12 +2,15 @@
 //! thumbnail URLs; `GET /_/gallery` is a static page built on it (plus the upload form).
 //!
 //! Dimensions come from a header-only read (the first 64 KiB; the whole file only when its
-//! header is longer), cached by key and version: listing a page of 100 images decodes no
-//! pixels, and listing it again reads nothing but the store's index.
+//! header is longer), cached by key and version. Each image's placeholder (`thumbhash`,
+//! `dominant_color`) needs its pixels: the original is fetched and decoded at its smallest
+//! size, under the render admission, and the result cached by version like the dimensions, so
+//! listing a page again reads nothing but the store's index.
 
 use crate::error::{Error, Result};
 use crate::key::{encode_key, Key};
 use crate::pipeline::{self, SourceFormat};
+use crate::placeholder::{self, Placeholder};
 use crate::source::Listed;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -215,10 +218,12 @@ impl ThumbPolicy {
 }
 
 /// One listing entry as JSON. `link` turns a path and query into a URL (signing it when
-/// signing is on).
+/// signing is on); `placeholder` is `None` when the image has none (it does not decode, or it
+/// could not be computed now): its fields are then `null`.
 pub fn item_json(
     listed: &Listed,
     dims: &std::result::Result<Dims, Error>,
+    placeholder: Option<&Placeholder>,
     thumbs: &ThumbPolicy,
     link: impl Fn(String) -> String,
 ) -> serde_json::Value {
@@ -252,6 +257,7 @@ pub fn item_json(
             item["error"] = e.to_json()["error"].clone();
         }
     }
+    placeholder::add_fields(&mut item, placeholder);
     item
 }
 
@@ -329,9 +335,14 @@ mod tests {
             height: 320,
             format: SourceFormat::Jpeg,
         });
+        let hash = Placeholder {
+            thumbhash: vec![0xDC, 0xE7, 0x11],
+            dominant: [0x20, 0x40, 0xff],
+        };
         let item = item_json(
             &listed,
             &dims,
+            Some(&hash),
             &ThumbPolicy {
                 ladder: vec![],
                 auto: true,
@@ -339,6 +350,8 @@ mod tests {
             |p| p,
         );
         assert_eq!(item["url"], "/photos/my%20cat.jpg");
+        assert_eq!(item["thumbhash"], "3OcR");
+        assert_eq!(item["dominant_color"], "#2040ff");
         assert_eq!(item["thumbnail"]["width"], 240);
         assert_eq!(item["thumbnail"]["height"], 160);
         assert_eq!(
@@ -350,10 +363,11 @@ mod tests {
             ladder: vec![128, 256, 512],
             auto: false,
         };
-        let snapped = item_json(&listed, &dims, &ladder, |p| p);
+        let snapped = item_json(&listed, &dims, None, &ladder, |p| p);
+        assert!(snapped["thumbhash"].is_null() && snapped["dominant_color"].is_null());
         assert_eq!(snapped["thumbnail"]["src"], "/photos/my%20cat.jpg?w=256");
         assert_eq!(snapped["thumbnail"]["height"], 171); // 256 * 320 / 480
-        let broken = item_json(&listed, &Err(Error::corrupt("eof")), &ladder, |p| p);
+        let broken = item_json(&listed, &Err(Error::corrupt("eof")), None, &ladder, |p| p);
         assert_eq!(broken["error"]["code"], "corrupt_image");
         assert!(broken["thumbnail"].is_null());
     }

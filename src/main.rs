@@ -247,12 +247,22 @@ fn transform(a: TransformArgs) -> Result<(), String> {
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
     match request.mode {
+        // The server's answers, computed under the server's default limits.
         Mode::Metadata => {
-            println!("{}", pipeline::metadata_json(&info, bytes.len()));
+            let limits = Config::with_root(".").settings().limits;
+            let mut doc = pipeline::metadata_json(&info, bytes.len());
+            let p = imgfn::placeholder::placeholder(&bytes, &info, &limits).ok();
+            imgfn::placeholder::add_fields(&mut doc, p.as_ref());
+            println!("{doc}");
             return Ok(());
         }
-        // Placeholders are being built (helper P replaces this arm).
-        Mode::Placeholder => return Err("`fmt=thumbhash` is not available yet".into()),
+        Mode::Placeholder => {
+            let limits = Config::with_root(".").settings().limits;
+            let p = imgfn::placeholder::placeholder(&bytes, &info, &limits)
+                .map_err(|e| e.to_string())?;
+            println!("{}", p.thumbhash_base64());
+            return Ok(());
+        }
         Mode::Pixels => {}
     }
     // `fmt=auto` on the command line: as for a browser that accepts WebP.

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::decode::{self, SourceFormat, SourceInfo};
 use crate::pipeline::geometry::Rect;
 use crate::pipeline::steps::orient::orient;
+use crate::pipeline::timings::{self, Timings};
 use crate::pipeline::{guard, resize, Limits, Pixels};
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
@@ -52,6 +53,13 @@ impl Placeholder {
         let [r, g, b] = self.dominant;
         format!("#{r:02x}{g:02x}{b:02x}")
     }
+}
+
+/// The placeholder fields of a `fmt=json` document (and of a gallery listing's item):
+/// `thumbhash` (base64) and `dominant_color` (`#rrggbb`), both `null` when the image has none.
+pub fn add_fields(doc: &mut serde_json::Value, p: Option<&Placeholder>) {
+    doc["thumbhash"] = p.map(Placeholder::thumbhash_base64).into();
+    doc["dominant_color"] = p.map(Placeholder::dominant_hex).into();
 }
 
 /// What [`placeholder`] hashes: the image as displayed, fitted in [`MAX_SIDE`], as RGBA; and
@@ -115,8 +123,18 @@ pub fn check(info: &SourceInfo, limits: &Limits) -> Result<()> {
 /// The placeholder of `bytes` (already probed as `info`), under `limits`; every codec panic
 /// becomes a 422 for this image only.
 pub fn placeholder(bytes: &[u8], info: &SourceInfo, limits: &Limits) -> Result<Placeholder> {
-    let sample = sample(bytes, info, limits)?;
-    let thumbhash = guard("thumbhash", || Ok(encode(&sample.thumb)))?;
+    placeholder_timed(bytes, info, limits, &mut Timings::default())
+}
+
+/// [`placeholder`], timing its decode, its downscale (`thumb`) and its hash (`thumbhash`).
+pub fn placeholder_timed(
+    bytes: &[u8],
+    info: &SourceInfo,
+    limits: &Limits,
+    timings: &mut Timings,
+) -> Result<Placeholder> {
+    let sample = sample_timed(bytes, info, limits, timings)?;
+    let thumbhash = timings.time(HASH, || guard("thumbhash", || Ok(encode(&sample.thumb))))?;
     Ok(Placeholder {
         thumbhash,
         dominant: sample.dominant,
@@ -126,23 +144,43 @@ pub fn placeholder(bytes: &[u8], info: &SourceInfo, limits: &Limits) -> Result<P
 /// Decode the smallest useful size, take its dominant colour, turn it as displayed and fit it
 /// in [`MAX_SIDE`].
 pub fn sample(bytes: &[u8], info: &SourceInfo, limits: &Limits) -> Result<Sample> {
+    sample_timed(bytes, info, limits, &mut Timings::default())
+}
+
+/// What timings call the downscale and the hash.
+pub const THUMB: &str = "thumb";
+pub const HASH: &str = "thumbhash";
+
+fn sample_timed(
+    bytes: &[u8],
+    info: &SourceInfo,
+    limits: &Limits,
+    timings: &mut Timings,
+) -> Result<Sample> {
     check(info, limits)?;
-    guard("placeholder", || {
-        let decoded = decode::decode(bytes, info, shrink(info))?;
-        let dominant = dominant(&decoded);
-        let size = info.orientation.inverse().display_size(thumb_size(
-            info.orientation
-                .display_size((decoded.width, decoded.height)),
-        ));
-        let whole = Rect {
-            x: 0.0,
-            y: 0.0,
-            w: f64::from(decoded.width),
-            h: f64::from(decoded.height),
-        };
-        let small = resize::resize(&mut fast_image_resize::Resizer::new(), decoded, whole, size)?;
-        let thumb = rgba(orient(small, info.orientation)?);
-        Ok(Sample { thumb, dominant })
+    let decoded = timings.time(timings::DECODE, || {
+        guard("placeholder decode", || {
+            decode::decode(bytes, info, shrink(info))
+        })
+    })?;
+    timings.time(THUMB, || {
+        guard("placeholder", || {
+            let dominant = dominant(&decoded);
+            let size = info.orientation.inverse().display_size(thumb_size(
+                info.orientation
+                    .display_size((decoded.width, decoded.height)),
+            ));
+            let whole = Rect {
+                x: 0.0,
+                y: 0.0,
+                w: f64::from(decoded.width),
+                h: f64::from(decoded.height),
+            };
+            let small =
+                resize::resize(&mut fast_image_resize::Resizer::new(), decoded, whole, size)?;
+            let thumb = rgba(orient(small, info.orientation)?);
+            Ok(Sample { thumb, dominant })
+        })
     })
 }
 

@@ -1,8 +1,10 @@
 //! The gallery routes: the page and its script (compiled in), and `GET /_/gallery.json`,
-//! one page of originals with their dimensions (header reads) and thumbnail URLs.
+//! one page of originals with their dimensions (header reads), placeholders (smallest decodes,
+//! admitted like renders) and thumbnail URLs.
 
 use crate::error::{Error, Result};
 use crate::gallery::{self, Dims, GalleryQuery};
+use crate::placeholder::Placeholder;
 use crate::respond::{header_str, json_response, static_response};
 use crate::source::Listed;
 use crate::state::{unix_now, AppState};
@@ -66,11 +68,34 @@ pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Re
         .buffered(8)
         .collect()
         .await;
+    // Placeholders of the images whose header reads: each a cache hit, or a fetch and a
+    // smallest decode under the render admission (a few at a time; the CPU work is bounded by
+    // the workers as renders are).
+    type PlaceholderFuture<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Option<Placeholder>> + Send + 'a>>;
+    let hashes: Vec<PlaceholderFuture<'_>> = entries
+        .iter()
+        .copied()
+        .zip(&dims)
+        .map(|(entry, dims)| match dims {
+            Ok(_) if entry.size <= state.config.max_source_bytes => {
+                Box::pin(placeholder_of(state, entry)) as PlaceholderFuture<'_>
+            }
+            _ => Box::pin(std::future::ready(None)) as PlaceholderFuture<'_>,
+        })
+        .collect();
+    let hashes: Vec<Option<Placeholder>> = futures_util::stream::iter(hashes)
+        .buffered(PLACEHOLDERS_AT_ONCE)
+        .collect()
+        .await;
     let items: Vec<serde_json::Value> = entries
         .iter()
         .copied()
         .zip(&dims)
-        .map(|(entry, dims)| gallery::item_json(entry, dims, &state.thumbs, link))
+        .zip(&hashes)
+        .map(|((entry, dims), hash)| {
+            gallery::item_json(entry, dims, hash.as_ref(), &state.thumbs, link)
+        })
         .collect();
     Ok(json_response(
         StatusCode::OK,
@@ -79,6 +104,23 @@ pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Re
             "next_cursor": listing.next_cursor.as_deref().map(gallery::encode_cursor),
         }),
     ))
+}
+
+/// Placeholders a listing computes at once (each holds its original's bytes while it waits for
+/// a worker).
+const PLACEHOLDERS_AT_ONCE: usize = 4;
+
+/// The placeholder of a listed original, cached by version; `None` when the image has none
+/// (it does not decode) or it cannot be had now (the store, the queue): a listing never fails
+/// for one image.
+async fn placeholder_of(state: &AppState, entry: &Listed) -> Option<Placeholder> {
+    match super::image::placeholder_of(state, &entry.key, &entry.version, None).await {
+        Ok((p, _)) => p.placeholder.as_ref().ok().cloned(),
+        Err(e) => {
+            tracing::warn!(key = %entry.key, error = %e, "gallery: no placeholder for now");
+            None
+        }
+    }
 }
 
 /// Dimensions of a listed original from its header, cached by version. What the image is

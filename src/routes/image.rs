@@ -1,12 +1,14 @@
 //! The image route, `GET|HEAD /<key>?<transformation>`: verify the signature, parse and
-//! police the parameters, stat the original, then answer it as stored, its metadata, or a
-//! rendition from the cache (rendered on a miss, admitted against the budget first);
-//! oversized answers are redirected to S3.
+//! police the parameters, stat the original, then answer it as stored, its metadata, its
+//! placeholder, or a rendition from the cache (rendered on a miss, admitted against the budget
+//! first); oversized answers are redirected to S3. Placeholders are cached by source version
+//! and computed like renders: admitted, off the reactor, the permits owned by the work.
 
-use crate::cache::{etag_of, RenditionEntry, SourceEntry};
+use crate::cache::{etag_of, PlaceholderEntry, RenditionEntry, SourceEntry};
 use crate::error::{Error, Result};
 use crate::params::{FormatChoice, ImageRequest, Mode, Transform};
-use crate::pipeline::{self, SourceFormat};
+use crate::pipeline::{self, SourceFormat, Timings};
+use crate::placeholder;
 use crate::respond::{attach, download_name, image_response, redirect, Trace};
 use crate::signing;
 use crate::source::Key;
@@ -42,11 +44,7 @@ pub(crate) async fn get(
     };
     match request.mode {
         Mode::Metadata => answer.metadata(trace).await,
-        // Placeholders are being built (helper P replaces this arm).
-        Mode::Placeholder => Err(crate::error::Error::invalid_param(
-            "fmt",
-            "`fmt=thumbhash` is not available yet",
-        )),
+        Mode::Placeholder => answer.placeholder(trace).await,
         Mode::Pixels if request.is_original() => {
             answer.original(stat.size, request.download, trace).await
         }
@@ -116,17 +114,47 @@ impl Answer<'_> {
         Ok(attach(resp, download.then(|| download_name(key, None))))
     }
 
-    /// `fmt=json`: the original's metadata, from its header.
+    /// `fmt=json`: the original's metadata, from its header, and its placeholder (`null`
+    /// when the header reads but the pixels do not decode: the header fields still answer).
     async fn metadata(&self, trace: &mut Trace) -> Result<Response<Bytes>> {
         let (source, fetch) = fetch_source(self.state, self.key, self.version).await?;
         trace.fetch = Some(fetch);
         let info = pipeline::probe(&source.bytes)?;
-        let body = pipeline::metadata_json(&info, source.bytes.len()).to_string();
+        let mut doc = pipeline::metadata_json(&info, source.bytes.len());
+        let (entry, hit) =
+            placeholder_of(self.state, self.key, self.version, Some(source.clone())).await?;
+        trace.cache_hit = Some(hit);
+        trace.stages = Some(entry.timings.clone());
+        placeholder::add_fields(&mut doc, entry.placeholder.as_ref().ok());
+        let body = doc.to_string();
         let etag = etag_of(body.as_bytes());
         Ok(image_response(
             self.req.headers(),
             Bytes::from(body),
             "application/json",
+            &etag,
+            self.cache_control,
+            false,
+        ))
+    }
+
+    /// `fmt=thumbhash`: the placeholder alone, as `text/plain` base64 (what ThumbHash's demo
+    /// prints), validated by an ETag of the hash; an image that does not decode is its 4xx.
+    async fn placeholder(&self, trace: &mut Trace) -> Result<Response<Bytes>> {
+        let (entry, hit) = placeholder_of(self.state, self.key, self.version, None).await?;
+        trace.cache_hit = Some(hit);
+        trace.fetch = Some(entry.fetch);
+        trace.stages = Some(entry.timings.clone());
+        let body = entry
+            .placeholder
+            .as_ref()
+            .map_err(Clone::clone)?
+            .thumbhash_base64();
+        let etag = etag_of(body.as_bytes());
+        Ok(image_response(
+            self.req.headers(),
+            Bytes::from(body),
+            "text/plain; charset=utf-8",
             &etag,
             self.cache_control,
             false,
@@ -211,6 +239,58 @@ async fn fetch_source(
         })
         .await?;
     Ok((source, started.elapsed()))
+}
+
+/// The placeholder of `key` at `version`: from the cache, or computed once for concurrent
+/// callers (the gallery listing asks too). `source` saves a second cache lookup when the caller
+/// already holds the bytes. The image's own failures (corrupt, unsupported, over a limit) come
+/// back inside the entry and are cached with it; failing to get there (the store, the queue)
+/// is an `Err`, never cached.
+pub(crate) async fn placeholder_of(
+    state: &AppState,
+    key: &Key,
+    version: &str,
+    source: Option<Arc<SourceEntry>>,
+) -> Result<(Arc<PlaceholderEntry>, bool)> {
+    state
+        .cache
+        .placeholder(key.as_str(), version, async {
+            let (source, fetch) = match source {
+                Some(s) => (s, Duration::ZERO),
+                None => fetch_source(state, key, version).await?,
+            };
+            let mut timings = Timings::default();
+            let limits = state.settings.limits;
+            // Header only: what the work will cost, before admitting it.
+            let info = match pipeline::probe(&source.bytes)
+                .and_then(|info| placeholder::check(&info, &limits).map(|()| info))
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    return Ok(PlaceholderEntry {
+                        placeholder: Err(e),
+                        fetch,
+                        timings,
+                    })
+                }
+            };
+            let admission = state.admit(placeholder::memory(&info)).await?;
+            let bytes = source.bytes.clone();
+            let (result, timings) = tokio::task::spawn_blocking(move || {
+                let result = placeholder::placeholder_timed(&bytes, &info, &limits, &mut timings);
+                // The permits end with the work, not with the request that asked for it.
+                drop(admission);
+                (result, timings)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("placeholder task failed: {e}")))?;
+            Ok(PlaceholderEntry {
+                placeholder: result,
+                fetch,
+                timings,
+            })
+        })
+        .await
 }
 
 async fn render_rendition(

@@ -15,6 +15,7 @@ mod inputs;
 mod lambda;
 mod metadata;
 mod presets;
+mod placeholder;
 mod probe;
 mod reference;
 mod runtime_api;
