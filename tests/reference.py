@@ -9,6 +9,9 @@ OP is one of:
   blur SIGMA       ImageFilter.GaussianBlur(SIGMA)
   sharpen SIGMA    ImageFilter.UnsharpMask(radius=SIGMA, percent=100, threshold=0)
   crop X,Y,W,H     Image.crop in pixels of the input
+  trim T[,RRGGBB[AA]]  crop to the bounding box (ImageChops.difference, Image.getbbox) of the
+                   pixels where some channel differs from the colour (default: the top-left
+                   pixel's) by more than T, both-transparent pixels counting as border
   attention W,H[;W,H...]
                    libvips' smartcrop(W, H, interesting=attention) of IN (pyvips), for each
                    size: OUT gets a JSON list of {"left", "top", "attention_x", "attention_y"},
@@ -21,7 +24,7 @@ compares libvips' crop windows with imgfn's gravity=auto.
 import json
 import sys
 
-from PIL import Image, ImageFilter
+from PIL import Image, ImageChops, ImageFilter
 
 T = Image.Transpose
 TRANSPOSE = {
@@ -55,6 +58,27 @@ def attention(src, dst, arg):
             f.write(text)
 
 
+def trim(im, arg):
+    threshold, _, colour = arg.partition(",")
+    threshold = int(threshold)
+    if colour:
+        border = tuple(int(colour[i : i + 2], 16) for i in range(0, len(colour), 2))
+        border = border + (255,) * (4 - len(border))
+    else:
+        border = im.getpixel((0, 0))
+    diff = ImageChops.difference(im, Image.new("RGBA", im.size, border))
+    bands = [b.point(lambda v: 255 if v > threshold else 0) for b in diff.split()]
+    mask = bands[0]
+    for band in bands[1:]:
+        mask = ImageChops.lighter(mask, band)
+    if border[3] == 0:
+        # Transparent on transparent is border whatever the colour channels say.
+        opaque = im.getchannel("A").point(lambda v: 255 if v > 0 else 0)
+        mask = ImageChops.multiply(mask, opaque)
+    box = mask.getbbox()
+    return im.crop(box) if box else im
+
+
 def main(op, src, dst, arg):
     if op == "attention":
         return attention(src, dst, arg)
@@ -69,6 +93,8 @@ def main(op, src, dst, arg):
     elif op == "crop":
         x, y, w, h = (int(v) for v in arg.split(","))
         out = im.crop((x, y, x + w, y + h))
+    elif op == "trim":
+        out = trim(im.convert("RGBA"), arg)
     else:
         raise SystemExit(f"unknown op {op}")
     out.save(dst, "PNG")

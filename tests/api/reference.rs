@@ -19,10 +19,15 @@ fn python() -> String {
 /// `file` rendered by imgfn's pipeline with `query`, as PNG, decoded.
 fn imgfn(file: &str, query: &str) -> DynamicImage {
     let bytes = std::fs::read(testdata().join(file)).unwrap();
-    let info = pipeline::probe(&bytes).expect("probe");
+    imgfn_bytes(&bytes, file, query)
+}
+
+/// The source `bytes` (called `file` in messages) rendered as [`imgfn`] does.
+fn imgfn_bytes(bytes: &[u8], file: &str, query: &str) -> DynamicImage {
+    let info = pipeline::probe(bytes).expect("probe");
     let transform = ImageRequest::parse(Some(query)).expect(query).transform;
     let out = pipeline::render(
-        &bytes,
+        bytes,
         &info,
         &transform,
         OutputFormat::Png,
@@ -224,4 +229,121 @@ fn crop_matches_pillow_in_displayed_pixels() {
         let ours = imgfn(file, "crop=0,0,40,30&rot=90&w=15");
         assert_eq!(ours.dimensions(), (15, 20), "{file}");
     }
+}
+
+/// `photo` (RGBA) on a `border`-coloured frame (left, top, right, bottom widths), encoded as
+/// PNG, or as JPEG (quality 92, alpha dropped).
+fn framed(photo: &image::RgbaImage, border: [u8; 4], frame: [u32; 4], jpeg: bool) -> Vec<u8> {
+    let [l, t, r, b] = frame;
+    let (w, h) = (photo.width() + l + r, photo.height() + t + b);
+    let mut canvas = image::RgbaImage::from_pixel(w, h, image::Rgba(border));
+    image::imageops::replace(&mut canvas, photo, i64::from(l), i64::from(t));
+    let mut out = std::io::Cursor::new(Vec::new());
+    if jpeg {
+        let rgb = DynamicImage::ImageRgba8(canvas).to_rgb8();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+            .encode_image(&rgb)
+            .unwrap();
+    } else {
+        DynamicImage::ImageRgba8(canvas)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+    }
+    out.into_inner()
+}
+
+#[test]
+fn trim_matches_pillow() {
+    crate::needs!(Pillow);
+    let photo = image::open(testdata().join("small.jpg"))
+        .unwrap()
+        .to_rgba8();
+    let (pw, ph) = photo.dimensions();
+    let white = [255, 255, 255, 255];
+    let clear = [0, 0, 0, 0];
+    // (what, the source, the trim, the size Pillow must also find)
+    type Case = (&'static str, Vec<u8>, &'static str, Option<(u32, u32)>);
+    let cases: Vec<Case> = vec![
+        (
+            "white frame",
+            framed(&photo, white, [50, 30, 80, 20], false),
+            "10",
+            Some((pw, ph)),
+        ),
+        (
+            "white frame, colour given",
+            framed(&photo, white, [7, 0, 0, 3], false),
+            "0,ffffff",
+            Some((pw, ph)),
+        ),
+        (
+            "blue top strip",
+            framed(&photo, [20, 40, 200, 255], [0, 60, 0, 0], false),
+            "5",
+            Some((pw, ph)),
+        ),
+        (
+            "transparent frame",
+            framed(&photo, clear, [11, 12, 13, 14], false),
+            "0",
+            Some((pw, ph)),
+        ),
+        (
+            "white frame as JPEG",
+            framed(&photo, white, [40, 24, 16, 32], true),
+            "60",
+            None,
+        ),
+        (
+            "no border at all",
+            framed(&photo, white, [0, 0, 0, 0], false),
+            "10",
+            Some((pw, ph)),
+        ),
+    ];
+    let alpha = std::fs::read(testdata().join("alpha-small.png")).unwrap();
+    let cases = cases.into_iter().chain([
+        // A feathered ellipse on transparency: the threshold decides how much feather stays.
+        ("feathered alpha", alpha.clone(), "0", None),
+        ("feathered alpha", alpha.clone(), "100", None),
+        ("feathered alpha, colour given", alpha, "0,00000000", None),
+    ]);
+    for (what, source, spec, size) in cases {
+        // Pillow trims imgfn's own decode (lossless PNG), so only the trim is compared.
+        let full = imgfn_bytes(&source, what, "fmt=png");
+        let ours = imgfn_bytes(&source, what, &format!("trim={spec}&fmt=png"));
+        let theirs = pillow("trim", spec, &full);
+        eprintln!(
+            "trim={spec} {what}: {:?} of {:?}",
+            ours.dimensions(),
+            full.dimensions()
+        );
+        assert_eq!(
+            ours.dimensions(),
+            theirs.dimensions(),
+            "trim={spec} on {what}"
+        );
+        if let Some(size) = size {
+            assert_eq!(ours.dimensions(), size, "trim={spec} on {what}");
+        }
+        assert_eq!(
+            difference(&ours, &theirs),
+            (0.0, 0),
+            "trim={spec} on {what}: not Pillow's trim of the full rendition"
+        );
+    }
+    // The JPEG frame is gone too (its ringing stays under the threshold).
+    let jpeg = framed(&photo, white, [40, 24, 16, 32], true);
+    let trimmed = imgfn_bytes(&jpeg, "JPEG", "trim=60&fmt=png").dimensions();
+    assert!(
+        trimmed.0.abs_diff(pw) <= 2 && trimmed.1.abs_diff(ph) <= 2,
+        "{trimmed:?} for a {pw}x{ph} photo"
+    );
+    // The resize applies to the trimmed image.
+    let framed_png = framed(&photo, white, [50, 30, 80, 20], false);
+    let expected_h = (f64::from(ph) * 200.0 / f64::from(pw)).round() as u32;
+    assert_eq!(
+        imgfn_bytes(&framed_png, "white frame", "trim=10&w=200").dimensions(),
+        (200, expected_h)
+    );
 }
