@@ -2,7 +2,7 @@
 //! `testdata/`. Fixtures are loaded and decoded once, outside the timed loops.
 //!
 //! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core, `-- step/` the
-//! steps after it. Ids are stable (`stage/what/input->output`) so results can be compared
+//! steps after it, `-- attention` `gravity=auto`'s search. Ids are stable (`stage/what/input->output`) so results can be compared
 //! across commits.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -186,6 +186,35 @@ fn bench_steps(c: &mut Criterion) {
     g.finish();
 }
 
+/// `gravity=auto`'s search (`attention`) on the decodes a render gives it: large.jpg at 1/8
+/// (what a thumbnail of it decodes), medium.jpg whole, and large.jpg whole (20 MP, the worst
+/// case: the sampling keeps it as cheap as the small ones).
+fn bench_attention(c: &mut Criterion) {
+    let large = load("20mp", "large.jpg");
+    let info = pipeline::probe(&large.bytes).expect("probe");
+    let eighth = decode::decode(&large.bytes, &info, 8).expect("decode");
+    let medium = decoded(&load("2.5mp", "medium.jpg"));
+    let whole = decoded(&large);
+    // (id, pixels, window as a fraction of the width and height)
+    let cases = [
+        ("20mp-1of8/754x424->424x424", &eighth, (424.0 / 754.0, 1.0)),
+        ("20mp-1of8/754x424->239x424", &eighth, (239.0 / 754.0, 1.0)),
+        ("2.5mp/1920x1280->853x1280", &medium, (853.0 / 1920.0, 1.0)),
+        ("2.5mp/1920x1280->1920x640", &medium, (1.0, 0.5)),
+        ("20mp/6028x3391->3391x3391", &whole, (3391.0 / 6028.0, 1.0)),
+    ];
+    let mut g = c.benchmark_group("attention");
+    g.sample_size(50);
+    for (id, px, (fw, fh)) in cases {
+        let area = full(px);
+        let window = (area.w * fw, area.h * fh);
+        g.bench_function(id, |b| {
+            b.iter(|| pipeline::attention::attention(black_box(px), area, window))
+        });
+    }
+    g.finish();
+}
+
 fn bench_encode(c: &mut Criterion) {
     let src = decoded(&load("20mp", "large.jpg"));
     let mut resizer = Resizer::new();
@@ -283,6 +312,7 @@ criterion_group!(
     bench_resize,
     bench_decode,
     bench_steps,
+    bench_attention,
     bench_encode,
     bench_end_to_end
 );

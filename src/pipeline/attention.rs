@@ -266,7 +266,7 @@ fn blur(map: &[f32], w: usize, h: usize, (sx, sy): (f32, f32)) -> Vec<f32> {
 
 /// Normalised Gaussian weights for offsets `-r..=r`, r at most the axis length.
 fn kernel(sigma: f32, len: usize) -> Vec<f32> {
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         return vec![1.0];
     }
     let r = ((3.0 * sigma).ceil() as usize).min(len);

@@ -1,7 +1,8 @@
 //! `gravity=auto`'s saliency window against libvips' "attention" smartcrop on real photos.
 //!
 //! Each photo is decoded by imgfn's own decoder (large.jpg at 1/8 scale, as a render of a
-//! thumbnail decodes it). For several cover crops (tall and square windows that move
+//! thumbnail decodes it); one more is alpha-small.png with a checkerboard hidden under its
+//! transparent pixels (transparent is not interesting, however busy the colour under it). For several cover crops (tall and square windows that move
 //! across, wide windows that move down) the window `imgfn::pipeline::attention::attention`
 //! picks is compared with the one libvips 8.18 picks on the very same pixels (pyvips,
 //! `tests/reference.py attention`). The error of a case is
@@ -131,10 +132,31 @@ fn error(a: (f64, f64), b: (f64, f64), free: (f64, f64)) -> f64 {
     fx.max(fy)
 }
 
+/// `px` with a high-contrast checkerboard in its fully transparent pixels: invisible, so
+/// it must not attract the window (libvips premultiplies alpha before it looks).
+fn checker_under_transparency(mut px: Pixels) -> Pixels {
+    let w = px.width as usize;
+    for (i, p) in px.buf.chunks_exact_mut(4).enumerate() {
+        if p[3] == 0 {
+            let on = ((i % w) / 16 + (i / w) / 16) % 2 == 0;
+            let v = if on { [255, 230, 0] } else { [0, 0, 255] };
+            p[..3].copy_from_slice(&v);
+        }
+    }
+    px
+}
+
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for (file, shrink) in PHOTOS {
-        let px = decode(file, shrink);
+    let hidden = "alpha-small.png (checker under transparency)";
+    let photos = PHOTOS
+        .iter()
+        .map(|&(file, shrink)| (file, decode(file, shrink)));
+    let extra = std::iter::once((
+        hidden,
+        checker_under_transparency(decode("alpha-small.png", 1)),
+    ));
+    for (file, px) in photos.chain(extra) {
         let (w, h) = (px.width, px.height);
         let sizes: Vec<(u32, u32)> = ASPECTS
             .iter()
