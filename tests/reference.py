@@ -12,6 +12,14 @@ OP is one of:
   trim T[,RRGGBB[AA]]  crop to the bounding box (ImageChops.difference, Image.getbbox) of the
                    pixels where some channel differs from the colour (default: the top-left
                    pixel's) by more than T, both-transparent pixels counting as border
+  thumbhash -      the PyPI `thumbhash` port of ThumbHash's reference encoder on IN (an opaque
+                   RGBA image of at most 100x100): OUT gets the hash, base64 without padding
+  compare B.png    Pillow's ImageChops.difference of IN and B.png (RGB): OUT gets a JSON
+                   {"mean", "max"} of the absolute differences over all pixels and channels
+  dominant -       the dominant colour of IN: the most frequent bin of a 16-levels-per-channel
+                   RGB histogram, fully transparent pixels ignored (all pixels if none is
+                   visible), ties to the lowest bin (R, then G, then B); OUT gets the mean
+                   colour of that bin's pixels, rounded half up, as #rrggbb
   attention W,H[;W,H...]
                    libvips' smartcrop(W, H, interesting=attention) of IN (pyvips), for each
                    size: OUT gets a JSON list of {"left", "top", "attention_x", "attention_y"},
@@ -19,7 +27,8 @@ OP is one of:
 
 The tests in tests/api/reference.rs run it (scripts/test.sh installs Pillow in target/venv) and
 compare its output with imgfn's, pixel by pixel, within a tolerance; tests/api/attention.rs
-compares libvips' crop windows with imgfn's gravity=auto.
+compares libvips' crop windows with imgfn's gravity=auto; tests/api/placeholder_reference.rs
+compares the PyPI port's ThumbHash and this dominant colour with imgfn's placeholders.
 """
 import json
 import sys
@@ -79,9 +88,65 @@ def trim(im, arg):
     return im.crop(box) if box else im
 
 
+def thumbhash_of(src):
+    import base64
+
+    import thumbhash  # only this op needs it (PyPI `thumbhash`, pinned in test-requirements)
+
+    im = Image.open(src).convert("RGBA")
+    rgba = [v for px in im.getdata() for v in px]
+    # The port's alpha branch is broken (a precedence slip makes `a_dc` a tuple): opaque only.
+    assert all(a == 255 for a in rgba[3::4]), "the PyPI port hashes opaque images only"
+    hashed = bytes(thumbhash.rgba_to_thumb_hash(im.width, im.height, rgba))
+    return base64.b64encode(hashed).decode().rstrip("=")
+
+
+def compare(src, other):
+    from PIL import ImageChops, ImageStat
+
+    a = Image.open(src).convert("RGB")
+    b = Image.open(other).convert("RGB")
+    if a.size != b.size:
+        raise SystemExit(f"sizes differ: {a.size} and {b.size}")
+    diff = ImageChops.difference(a, b)
+    return {"mean": sum(ImageStat.Stat(diff).mean) / 3, "max": max(hi for _, hi in diff.getextrema())}
+
+
+def dominant(src):
+    im = Image.open(src).convert("RGBA")
+    pixels = list(im.getdata())
+    visible = [p for p in pixels if p[3] > 0] or pixels
+    count, sums = {}, {}
+    for r, g, b, _ in visible:
+        key = (r >> 4, g >> 4, b >> 4)
+        count[key] = count.get(key, 0) + 1
+        s = sums.setdefault(key, [0, 0, 0])
+        s[0] += r
+        s[1] += g
+        s[2] += b
+    top = max(count.values())
+    best = min(k for k, n in count.items() if n == top)
+    n = count[best]
+    return "#" + "".join(f"{(v + n // 2) // n:02x}" for v in sums[best])
+
+
+def write_text(dst, text):
+    if dst == "-":
+        print(text)
+    else:
+        with open(dst, "w") as f:
+            f.write(text)
+
+
 def main(op, src, dst, arg):
     if op == "attention":
         return attention(src, dst, arg)
+    if op == "thumbhash":
+        return write_text(dst, thumbhash_of(src))
+    if op == "compare":
+        return write_text(dst, json.dumps(compare(src, arg)))
+    if op == "dominant":
+        return write_text(dst, dominant(src))
     im = Image.open(src)
     im.load()
     if op == "transpose":

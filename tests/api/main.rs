@@ -16,6 +16,7 @@ mod lambda;
 mod metadata;
 mod presets;
 mod placeholder;
+mod placeholder_reference;
 mod probe;
 mod reference;
 mod runtime_api;
