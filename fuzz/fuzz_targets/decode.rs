@@ -1,9 +1,9 @@
 //! The decode path on arbitrary bytes: probe the header, then render a small thumbnail
-//! under tight limits, with rotations, flips and effects. Every outcome must be an `Error`,
-//! never a panic or an abort.
+//! under tight limits, with rotations, flips and effects, or compute its placeholder
+//! (`fmt=thumbhash`). Every outcome must be an `Error`, never a panic or an abort.
 #![no_main]
 
-use imgfn::params::{ImageRequest, OutputFormat};
+use imgfn::params::{ImageRequest, Mode, OutputFormat};
 use imgfn::pipeline::{self, Limits, Settings};
 use libfuzzer_sys::fuzz_target;
 
@@ -32,14 +32,26 @@ fuzz_target!(|data: &[u8]| {
     };
     // The steps of the vocabulary on whatever the decoder made of the bytes: one query per
     // input, chosen by its length so that every query meets every kind of input.
-    const QUERIES: [&str; 4] = [
+    const QUERIES: [&str; 5] = [
         "w=48&h=32&fit=cover",
         "w=40&rot=90&flip=h&blur=1.5",
         "h=30&rot=270&flip=v&sharpen=0.7&fit=pad&w=31&bg=00000080",
         "w=33&h=20&fit=contain&blur=9&flip=hv",
+        "fmt=thumbhash",
     ];
     let query = QUERIES[data.len() % QUERIES.len()];
-    let params = ImageRequest::parse(Some(query)).expect("params").transform;
+    let request = ImageRequest::parse(Some(query)).expect("params");
+    if request.mode == Mode::Placeholder {
+        // The smallest decode, oriented, fitted in 100x100 and hashed: a hash ThumbHash's own
+        // decoder reads back, at the displayed aspect.
+        if let Ok(p) = imgfn::placeholder::placeholder(data, &info, &settings.limits) {
+            let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&p.thumbhash).expect("a readable hash");
+            assert_eq!(rgba.len(), w * h * 4);
+            assert_eq!(p.dominant_hex().len(), 7);
+        }
+        return;
+    }
+    let params = request.transform;
     let mut resizer = fast_image_resize::Resizer::new();
     let _ = pipeline::render(data, &info, &params, OutputFormat::Png, &settings, &mut resizer);
 });
