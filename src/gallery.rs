@@ -30,13 +30,16 @@ pub const PAGE_CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data: blob:; connect-src *; frame-ancestors 'none'; base-uri 'none'";
 
-/// `prefix`, `cursor` and `limit` of a listing request.
+/// `prefix`, `cursor`, `limit` and `placeholders` of a listing request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GalleryQuery {
     pub prefix: String,
     /// Where the last page stopped (its last key, on both backends), decoded.
     pub cursor: Option<String>,
     pub limit: u32,
+    /// `placeholders=0` lists without them: header reads only, no original fetched whole.
+    /// Default on.
+    pub placeholders: bool,
 }
 
 impl GalleryQuery {
@@ -45,6 +48,7 @@ impl GalleryQuery {
             prefix: String::new(),
             cursor: None,
             limit: DEFAULT_LIMIT,
+            placeholders: true,
         };
         let mut seen: Vec<String> = Vec::new();
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -96,10 +100,25 @@ impl GalleryQuery {
                             )
                         })?;
                 }
+                "placeholders" => {
+                    q.placeholders = match value.as_ref() {
+                        "1" => true,
+                        "0" => false,
+                        _ => {
+                            return Err(Error::invalid_param(
+                                "placeholders",
+                                "`placeholders` must be 1 or 0",
+                            ))
+                        }
+                    };
+                }
                 other => {
                     return Err(Error::invalid_param(
                         other,
-                        format!("unknown parameter `{other}`; accepted: prefix, cursor, limit"),
+                        format!(
+                            "unknown parameter `{other}`; accepted: prefix, cursor, limit, \
+                             placeholders"
+                        ),
                     ))
                 }
             }
@@ -291,8 +310,18 @@ mod tests {
     fn queries() {
         let q = GalleryQuery::parse(Some("prefix=uploads%2F&limit=5")).unwrap();
         assert_eq!(
-            (q.prefix.as_str(), q.limit, q.cursor),
-            ("uploads/", 5, None)
+            (q.prefix.as_str(), q.limit, q.cursor, q.placeholders),
+            ("uploads/", 5, None, true)
+        );
+        assert!(
+            !GalleryQuery::parse(Some("placeholders=0"))
+                .unwrap()
+                .placeholders
+        );
+        assert!(
+            GalleryQuery::parse(Some("placeholders=1"))
+                .unwrap()
+                .placeholders
         );
         let c = encode_cursor("photos/b.jpg");
         let q = GalleryQuery::parse(Some(&format!("cursor={c}"))).unwrap();
@@ -306,6 +335,7 @@ mod tests {
             ("prefix=a/../b", "prefix"),
             ("prefix=a&prefix=b", "prefix"),
             ("w=10", "w"),
+            ("placeholders=yes", "placeholders"),
         ] {
             match GalleryQuery::parse(Some(bad)) {
                 Err(Error::InvalidParam { param: p, .. }) => assert_eq!(p, param, "{bad}"),

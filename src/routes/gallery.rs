@@ -78,7 +78,7 @@ pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Re
         .copied()
         .zip(&dims)
         .map(|(entry, dims)| match dims {
-            Ok(_) if entry.size <= state.config.max_source_bytes => {
+            Ok(_) if q.placeholders && entry.size <= state.config.max_source_bytes => {
                 Box::pin(placeholder_of(state, entry)) as PlaceholderFuture<'_>
             }
             _ => Box::pin(std::future::ready(None)) as PlaceholderFuture<'_>,

@@ -395,3 +395,72 @@ async fn the_dominant_colour_of_a_flat_image_is_its_colour() {
     assert_eq!(meta["dominant_color"], "#fa8c00", "{meta}");
     assert_eq!(flat.dimensions(), (300, 200));
 }
+
+/// The README's picture: `testdata/medium.jpg` at 240 px wide, and beside it its placeholder
+/// as a page shows it (ThumbHash's own decoder, stretched to the same size). Run by hand:
+/// `cargo test --features nasm --test api -- --ignored placeholder::example_picture`.
+#[tokio::test]
+#[ignore = "writes docs/examples/thumbhash.png"]
+async fn example_picture() {
+    let app = TestApp::spawn().await;
+    let photo = app
+        .get("/medium.jpg?w=240&fmt=png")
+        .await
+        .image()
+        .to_rgba8();
+    let (w, h) = photo.dimensions();
+    let hash = String::from_utf8(app.get("/medium.jpg?fmt=thumbhash").await.body).unwrap();
+    let stretched = image::imageops::resize(
+        &render_hash(&hash),
+        w,
+        h,
+        image::imageops::FilterType::Triangle,
+    );
+    let gap = 8;
+    let mut out = RgbaImage::from_pixel(2 * w + gap, h, image::Rgba([255, 255, 255, 255]));
+    image::imageops::overlay(&mut out, &stretched, 0, 0);
+    image::imageops::overlay(&mut out, &photo, i64::from(w + gap), 0);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/thumbhash.png");
+    out.save(&path).unwrap();
+    eprintln!("{}: {hash}", path.display());
+}
+
+#[tokio::test]
+async fn over_s3_placeholders_follow_the_object_version_and_the_listing_carries_them() {
+    crate::needs!(Garage);
+    let s3 = crate::support::S3Env::new("placeholder").await;
+    s3.put_fixture("small.jpg").await;
+    s3.put(
+        "broken.jpg",
+        &std::fs::read(testdata().join("malformed/truncated.jpg")).unwrap(),
+    )
+    .await;
+    let mut config = s3.config();
+    config.revalidate_secs = 1;
+    config.gallery = Some(true);
+    let app = TestApp::spawn_with(config).await;
+    let reference = TestApp::spawn().await;
+    let (small, _) = placeholder(&reference, "/small.jpg").await;
+    assert_eq!(placeholder(&app, "/small.jpg").await.0, small);
+    let page = app.get("/_/gallery.json").await.json();
+    let items = page["items"].as_array().expect("items");
+    let item = |key: &str| items.iter().find(|i| i["key"] == key).cloned().unwrap();
+    assert_eq!(item("small.jpg")["thumbhash"], small.as_str(), "{page}");
+    assert!(item("broken.jpg")["thumbhash"].is_null(), "{page}");
+    app.get("/broken.jpg?fmt=thumbhash")
+        .await
+        .assert_error(422, "corrupt_image");
+    // A new object under the same key: a new ETag, a new placeholder once revalidated.
+    s3.put(
+        "small.jpg",
+        &std::fs::read(testdata().join("still.webp")).unwrap(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (still, _) = placeholder(&reference, "/still.webp").await;
+    assert_eq!(placeholder(&app, "/small.jpg").await.0, still);
+    let page = app.get("/_/gallery.json").await.json();
+    let listed = page["items"].as_array().unwrap();
+    let again = listed.iter().find(|i| i["key"] == "small.jpg").unwrap();
+    assert_eq!(again["thumbhash"], still.as_str(), "{page}");
+}
