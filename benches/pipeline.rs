@@ -2,7 +2,8 @@
 //! `testdata/`. Fixtures are loaded and decoded once, outside the timed loops.
 //!
 //! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core, `-- step/` the
-//! steps after it, `-- attention` `gravity=auto`'s search. Ids are stable (`stage/what/input->output`) so results can be compared
+//! steps after it, `-- attention` `gravity=auto`'s search, `-- placeholder` the ThumbHash and
+//! dominant colour of an original. Ids are stable (`stage/what/input->output`) so results can be compared
 //! across commits.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
@@ -215,6 +216,37 @@ fn bench_attention(c: &mut Criterion) {
     g.finish();
 }
 
+/// A placeholder (`fmt=thumbhash`, `fmt=json`, the gallery listing): the smallest decode,
+/// the downscale to 100 px as displayed, the hash and the dominant colour, from the bytes.
+fn bench_placeholder(c: &mut Criterion) {
+    let limits = pipeline::Limits::default();
+    let mut g = c.benchmark_group("placeholder");
+    g.measurement_time(Duration::from_secs(6)).sample_size(20);
+    for (format, f) in [
+        ("jpeg", load("20mp", "large.jpg")),
+        ("png", load("1800x1280-rgba", "alpha.png")),
+        ("png", load("400x267-rgb16", "deep.png")),
+    ] {
+        let info = pipeline::probe(&f.bytes).expect("probe");
+        g.bench_function(format!("{format}/{}", f.id), |b| {
+            b.iter(|| {
+                imgfn::placeholder::placeholder(black_box(&f.bytes), &info, &limits)
+                    .expect("placeholder")
+            })
+        });
+    }
+    // The hash alone, on the 100x56 image the 20 MP photo is fitted to.
+    let large = load("20mp", "large.jpg");
+    let info = pipeline::probe(&large.bytes).expect("probe");
+    let thumb = imgfn::placeholder::sample(&large.bytes, &info, &limits)
+        .expect("sample")
+        .thumb;
+    g.bench_function("thumbhash/100x56", |b| {
+        b.iter(|| imgfn::placeholder::encode(black_box(&thumb)))
+    });
+    g.finish();
+}
+
 fn bench_encode(c: &mut Criterion) {
     let src = decoded(&load("20mp", "large.jpg"));
     let mut resizer = Resizer::new();
@@ -313,6 +345,7 @@ criterion_group!(
     bench_decode,
     bench_steps,
     bench_attention,
+    bench_placeholder,
     bench_encode,
     bench_end_to_end
 );
