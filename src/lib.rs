@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the synchronous core: probe, plan ([`pipeline::geometry`]), decode,
 //!   resize, encode. No I/O, no async.
 //! - [`placeholder`]: an original's ThumbHash and dominant colour, from its smallest decode.
+//! - [`srcset`]: `fmt=json&srcset=`: `<img>` attributes for a set of widths or presets.
 //! - [`key`]: [`key::Key`], the validated name of an original (a leaf).
 //! - [`source`]: where originals come from (a local folder; S3).
 //! - [`cache`]: the warm in-memory cache of sources and renditions.
@@ -37,6 +38,7 @@ mod routes;
 pub mod server;
 pub mod signing;
 pub mod source;
+pub mod srcset;
 pub mod state;
 pub mod uploads;
 

@@ -253,6 +253,18 @@ fn transform(a: TransformArgs) -> Result<(), String> {
             let mut doc = pipeline::metadata_json(&info, bytes.len());
             let p = imgfn::placeholder::placeholder(&bytes, &info, &limits).ok();
             imgfn::placeholder::add_fields(&mut doc, p.as_ref());
+            // `srcset`: candidates linked to the file's name, unsigned, default policy.
+            let name = a
+                .input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            let path = format!("/{}", name.unwrap_or_default());
+            let policy = imgfn::policy::Policy::default();
+            if let Some(img) = imgfn::srcset::img(&info, &request, &path, &policy, &limits, |u| u)
+                .map_err(|e| e.to_string())?
+            {
+                doc["img"] = serde_json::to_value(img).map_err(|e| e.to_string())?;
+            }
             println!("{doc}");
             return Ok(());
         }

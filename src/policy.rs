@@ -14,7 +14,7 @@
 use crate::error::{Error, Result};
 use crate::params::Crop;
 use crate::params::{
-    Accepted, Cost, Dpr, Field, Gravity, ImageRequest, OutputFormat, Rgba, Sigma, Trim, TABLE,
+    Accepted, Cost, Dpr, Field, Gravity, ImageRequest, Mode, OutputFormat, Rgba, Sigma, Trim, TABLE,
 };
 
 /// Device pixel ratios a request may reach under a size ladder (hundredths).
@@ -159,8 +159,13 @@ impl Policy {
     /// not in the cache key, so a preset and its explicit query share one rendition.
     fn expand(&self, req: ImageRequest) -> Result<ImageRequest> {
         if self.only_presets {
+            // Metadata and placeholders render nothing: `fmt=json` and `fmt=thumbhash` stay.
+            let answers_data = req.mode != Mode::Pixels;
             let extra = TABLE.iter().find(|p| {
-                !matches!(p.cost, Cost::Preset | Cost::Response) && p.value(&req).is_some()
+                let data_format = answers_data && matches!(p.cost, Cost::Format);
+                !matches!(p.cost, Cost::Preset | Cost::Response)
+                    && !data_format
+                    && p.value(&req).is_some()
             });
             if let Some(p) = extra {
                 return Err(Error::invalid_param(

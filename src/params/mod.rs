@@ -19,8 +19,8 @@ pub mod values;
 pub use request::{Accepted, FormatChoice, ImageRequest, Mode, Output};
 pub use table::{markdown_table, Cost, Field, Param, Transform, TABLE};
 pub use values::{
-    Crop, Dpr, Fit, Flip, FormatParam, Gravity, OutputFormat, Rgba, Rotation, Sigma, Trim,
-    MAX_DIMENSION,
+    Crop, Dpr, Fit, Flip, FormatParam, Gravity, OutputFormat, Rgba, Rotation, Sigma, Srcset,
+    SrcsetEntry, Trim, MAX_DIMENSION, MAX_SRCSET,
 };
 
 #[cfg(test)]

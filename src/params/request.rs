@@ -7,7 +7,7 @@
 //! picks the format once the source's header is known.
 
 use super::table::{self, Transform};
-use super::values::{FormatParam, OutputFormat};
+use super::values::{FormatParam, OutputFormat, Srcset};
 use crate::error::Result;
 use std::fmt;
 
@@ -46,6 +46,9 @@ pub struct ImageRequest {
     /// `preset=NAME`: expanded by the policy into the other fields. Never in the cache key:
     /// a preset and the explicit query it stands for share one rendition.
     pub preset: Option<String>,
+    /// `srcset=320,640,thumb` with `fmt=json`: the `<img>` attributes for these candidates.
+    /// Never in the cache key (the metadata answer is not a rendition).
+    pub srcset: Option<Srcset>,
 }
 
 impl ImageRequest {

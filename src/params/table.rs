@@ -14,7 +14,7 @@ use super::values::{
     parse_gravity, parse_quality, parse_rotation, parse_sigma, Dpr, Fit, Flip, FormatParam,
     Gravity, OutputFormat, Rgba, Rotation, Sigma,
 };
-use super::values::{parse_crop, parse_trim, Crop, Trim};
+use super::values::{parse_crop, parse_srcset, parse_trim, Crop, Srcset, Trim, MAX_SRCSET};
 use crate::error::{Error, Result};
 
 /// What the pixels of a rendition depend on: the cache key (with the resolved output
@@ -329,6 +329,21 @@ pub static TABLE: &[Param] = &[
         },
         show: |r| r.download.then(|| "1".to_string()),
     },
+    Param {
+        name: "srcset",
+        accepts: "with `fmt=json`: 1 to 16 widths (integers from 1 to 8192) or preset names, \
+                  comma-separated",
+        doc: "Adds `img` to the `fmt=json` answer: `src`, `srcset`, `sizes`, `width` and \
+              `height` ready for an `<img>`, one candidate per width (the other parameters \
+              kept, `fmt=auto`, signed when signing is on) or per preset, each with its exact \
+              output size.",
+        cost: Cost::Response,
+        parse: |r, v| {
+            r.srcset = Some(parse_srcset(v)?);
+            Ok(())
+        },
+        show: |r| r.srcset.as_ref().map(Srcset::canonical),
+    },
 ];
 
 /// What `param` accepts, for its 400 message.
@@ -361,6 +376,14 @@ pub(super) fn parse_pairs(
                 format!("`{name}` is given more than once"),
             ));
         }
+    }
+    if req.srcset.is_some() && req.mode != Mode::Metadata {
+        return Err(Error::invalid_param(
+            "srcset",
+            format!(
+                "`srcset` lists up to {MAX_SRCSET} candidates in the `fmt=json` answer: add `fmt=json`"
+            ),
+        ));
     }
     Ok(req)
 }

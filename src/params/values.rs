@@ -78,6 +78,34 @@ impl Trim {
     }
 }
 
+/// One candidate of `srcset`: a width in pixels, or the name of a configured preset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SrcsetEntry {
+    Width(u32),
+    Preset(String),
+}
+
+/// `srcset`: the candidates `fmt=json` lists `<img>` attributes for (1 to [`MAX_SRCSET`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Srcset(pub Vec<SrcsetEntry>);
+
+/// Most candidates one `srcset` may ask for.
+pub const MAX_SRCSET: usize = 16;
+
+impl Srcset {
+    /// The canonical spelling: the entries as given, comma-separated.
+    pub fn canonical(&self) -> String {
+        self.0
+            .iter()
+            .map(|e| match e {
+                SrcsetEntry::Width(w) => w.to_string(),
+                SrcsetEntry::Preset(name) => name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// An encodable output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
@@ -272,6 +300,28 @@ pub(crate) fn parse_dpr(value: &str) -> Result<Dpr> {
         Some(v) if (100..=400).contains(&v) => Ok(Dpr(v as u16)),
         _ => Err(invalid("dpr")),
     }
+}
+
+/// Widths (integers 1 to [`MAX_DIMENSION`]) and preset names, comma-separated, at most
+/// [`MAX_SRCSET`] of them.
+pub(crate) fn parse_srcset(value: &str) -> Result<Srcset> {
+    let entries: Vec<&str> = value.split(',').collect();
+    if entries.len() > MAX_SRCSET {
+        return Err(invalid("srcset"));
+    }
+    entries
+        .into_iter()
+        .map(|e| {
+            if is_plain_integer(e) {
+                parse_dimension("srcset", e).map(SrcsetEntry::Width)
+            } else {
+                super::request::preset_name(e)
+                    .map(SrcsetEntry::Preset)
+                    .map_err(|_| invalid("srcset"))
+            }
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Srcset)
 }
 
 /// `THRESHOLD` (an integer 0 to 255) or `THRESHOLD,COLOUR` (`RRGGBB` or `RRGGBBAA`).

@@ -43,7 +43,7 @@ pub(crate) async fn get(
         cache_control: &cache_control,
     };
     match request.mode {
-        Mode::Metadata => answer.metadata(trace).await,
+        Mode::Metadata => answer.metadata(&request, trace).await,
         Mode::Placeholder => answer.placeholder(trace).await,
         Mode::Pixels if request.is_original() => {
             answer.original(stat.size, request.download, trace).await
@@ -114,13 +114,40 @@ impl Answer<'_> {
         Ok(attach(resp, download.then(|| download_name(key, None))))
     }
 
+    /// `srcset=`'s `<img>` attributes, its URLs signed (when signing is on) to expire with
+    /// the gallery's links: at the end of the next half-lifetime window, so that equal
+    /// requests within a window answer equal documents.
+    fn srcset(
+        &self,
+        info: &pipeline::SourceInfo,
+        request: &ImageRequest,
+    ) -> Result<Option<crate::srcset::Img>> {
+        let state = self.state;
+        let exp = crate::gallery::link_expiry(unix_now(), state.config.gallery_link_secs);
+        let link = |path_and_query: String| match &state.config.signing_keys {
+            Some(keys) => keys.sign(&path_and_query, Some(exp)),
+            None => path_and_query,
+        };
+        crate::srcset::img(
+            info,
+            request,
+            self.req.uri().path(),
+            &state.policy,
+            &state.settings.limits,
+            link,
+        )
+    }
+
     /// `fmt=json`: the original's metadata, from its header, and its placeholder (`null`
     /// when the header reads but the pixels do not decode: the header fields still answer).
-    async fn metadata(&self, trace: &mut Trace) -> Result<Response<Bytes>> {
+    async fn metadata(&self, request: &ImageRequest, trace: &mut Trace) -> Result<Response<Bytes>> {
         let (source, fetch) = fetch_source(self.state, self.key, self.version).await?;
         trace.fetch = Some(fetch);
         let info = pipeline::probe(&source.bytes)?;
         let mut doc = pipeline::metadata_json(&info, source.bytes.len());
+        if let Some(img) = self.srcset(&info, request)? {
+            doc["img"] = serde_json::to_value(img).unwrap_or_default();
+        }
         let (entry, hit) =
             placeholder_of(self.state, self.key, self.version, Some(source.clone())).await?;
         trace.cache_hit = Some(hit);

@@ -22,6 +22,7 @@ mod reference;
 mod runtime_api;
 mod s3;
 mod security;
+mod srcset;
 mod support;
 mod transform;
 mod uploads;
