@@ -384,6 +384,59 @@ mod properties {
             prop_assert_eq!((decoded.width(), decoded.height()), layout.canvas);
         }
 
+        /// `trim` and `gravity=auto` (the plan finished from the pixels): a photo-like
+        /// gradient on a frame of one colour renders to exactly the layout of the content
+        /// box, whatever the box, fit, gravity, rotation and output format.
+        #[test]
+        fn trimmed_output_has_exactly_the_size_of_the_content(
+            (cw, ch) in (1u32..=80, 1u32..=80),
+            frame in (0u32..20, 0u32..20, 0u32..20, 0u32..20),
+            alpha in any::<bool>(),
+            q in query(),
+            auto in any::<bool>(),
+        ) {
+            let (l, t, r, b) = frame;
+            let (sw, sh) = (cw + l + r, ch + t + b);
+            let img = image::RgbaImage::from_fn(sw, sh, |x, y| {
+                let inside = x >= l && x < l + cw && y >= t && y < t + ch;
+                if inside {
+                    // Never the frame's colour: red stays below 200.
+                    image::Rgba([(x * 7 % 200) as u8, (y * 5) as u8, 128, if alpha { 200 } else { 255 }])
+                } else {
+                    image::Rgba([255, 255, 255, 255])
+                }
+            });
+            let mut bytes = std::io::Cursor::new(Vec::new());
+            image::DynamicImage::ImageRgba8(img)
+                .write_to(&mut bytes, image::ImageFormat::Png)
+                .expect("png");
+            let bytes = bytes.into_inner();
+            let mut q = format!("{q}&trim=0,ffffff");
+            if auto && !q.contains("gravity=") {
+                q.push_str("&gravity=auto");
+            }
+            let request = crate::params::ImageRequest::parse(Some(&q)).expect("generated queries are valid");
+            let params = request.transform.clone();
+            let limits = Limits { max_output_side: 1000, ..Limits::default() };
+            let info = probe(&bytes).expect("probe");
+            let turned = matches!(params.rotation, Some(Rotation::Cw90 | Rotation::Cw270));
+            let shown = if turned { (ch, cw) } else { (cw, ch) };
+            let format = match request.output {
+                crate::params::Output::Exact(f) => f,
+                _ => OutputFormat::Png,
+            };
+            let settings = Settings { limits, ..Settings::default() };
+            let rendered = render(&bytes, &info, &params, format, &settings, &mut fast_image_resize::Resizer::new());
+            let Ok(layout) = layout(shown, &params, limits.max_output_side) else {
+                prop_assert_eq!(rendered.expect_err("over a limit").status(), 422);
+                return Ok(());
+            };
+            let out = rendered.expect("render");
+            prop_assert_eq!((out.width, out.height), layout.canvas, "{}", q);
+            let decoded = image::load_from_memory(&out.bytes).expect("decodable");
+            prop_assert_eq!((decoded.width(), decoded.height()), layout.canvas);
+        }
+
         /// The parser never panics, and what it accepts round-trips through the canonical form.
         #[test]
         fn parser_is_total_and_canonical(raw in "[a-z=&%0-9.,#-]{0,40}") {
