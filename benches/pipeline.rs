@@ -8,9 +8,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use fast_image_resize::Resizer;
-use imgfn::params::Rgba;
 use imgfn::params::{ImageRequest, Output, OutputFormat};
-use imgfn::pipeline::steps::{Context, Flatten, Orient, Pad, Step};
+use imgfn::params::{Rgba, Trim};
+use imgfn::pipeline::steps::{trim, Context, Flatten, Orient, Pad, Step};
 use imgfn::pipeline::{
     self, decode, encode, resize, EncodeOptions, Orientation, Pixels, Rect, Settings,
 };
@@ -187,6 +187,45 @@ fn bench_steps(c: &mut Criterion) {
     g.finish();
 }
 
+/// `trim`'s border search (`steps::trim::content_box`) on the decodes a render gives it:
+/// medium.jpg whole in a 64-pixel white frame (the search reads the frame's rows and
+/// columns and stops at the first content), and the same with no frame (the cheapest: one
+/// pixel of each side).
+fn bench_trim(c: &mut Criterion) {
+    let photo = decoded(&load("2.5mp", "medium.jpg"));
+    let frame = 64u32;
+    let (w, h) = (photo.width + 2 * frame, photo.height + 2 * frame);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    for y in 0..photo.height {
+        let from = (y * photo.width * 3) as usize;
+        let to = (((y + frame) * w + frame) * 3) as usize;
+        let len = (photo.width * 3) as usize;
+        buf[to..to + len].copy_from_slice(&photo.buf[from..from + len]);
+    }
+    let framed = Pixels {
+        buf,
+        width: w,
+        height: h,
+        alpha: false,
+    };
+    let white = Trim {
+        threshold: 10,
+        colour: None,
+    };
+    let mut g = c.benchmark_group("trim");
+    g.sample_size(50);
+    for (id, px) in [
+        ("2.5mp-framed/2048x1408", &framed),
+        ("2.5mp-unframed/1920x1280", &photo),
+    ] {
+        let area = full(px);
+        g.bench_function(id, |b| {
+            b.iter(|| trim::content_box(black_box(px), area, white))
+        });
+    }
+    g.finish();
+}
+
 /// `gravity=auto`'s search (`attention`) on the decodes a render gives it: large.jpg at 1/8
 /// (what a thumbnail of it decodes), medium.jpg whole, and large.jpg whole (20 MP, the worst
 /// case: the sampling keeps it as cheap as the small ones).
@@ -344,6 +383,7 @@ criterion_group!(
     bench_resize,
     bench_decode,
     bench_steps,
+    bench_trim,
     bench_attention,
     bench_placeholder,
     bench_encode,
