@@ -32,12 +32,15 @@ fuzz_target!(|data: &[u8]| {
     };
     // The steps of the vocabulary on whatever the decoder made of the bytes: one query per
     // input, chosen by its length so that every query meets every kind of input.
-    const QUERIES: [&str; 5] = [
+    const QUERIES: [&str; 7] = [
         "w=48&h=32&fit=cover",
         "w=40&rot=90&flip=h&blur=1.5",
         "h=30&rot=270&flip=v&sharpen=0.7&fit=pad&w=31&bg=00000080",
         "w=33&h=20&fit=contain&blur=9&flip=hv",
         "fmt=thumbhash",
+        // The plan finished from the pixels: trim's border search, attention's window.
+        "w=40&h=12&fit=cover&gravity=auto&rot=90",
+        "trim=20&w=30&h=30&fit=cover&gravity=auto&crop=0.1,0.1,0.8,0.9",
     ];
     let query = QUERIES[data.len() % QUERIES.len()];
     let request = ImageRequest::parse(Some(query)).expect("params");
