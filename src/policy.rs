@@ -739,6 +739,36 @@ mod tests {
     }
 
     #[test]
+    fn ladder_rounds_trim_thresholds_and_checks_its_colour() {
+        let p = Policy::new(vec![100], SizePolicy::Snap, vec![], None)
+            .with_backgrounds(vec![Rgba::WHITE]);
+        let trim = |q: &str| p.apply(params(q)).map(|r| r.transform.trim);
+        let t = |threshold, colour| Some(Trim { threshold, colour });
+        assert_eq!(trim("w=100&trim=0").unwrap(), t(0, None));
+        assert_eq!(trim("w=100&trim=7").unwrap(), t(0, None));
+        assert_eq!(trim("w=100&trim=8").unwrap(), t(16, None));
+        assert_eq!(trim("w=100&trim=255").unwrap(), t(255, None));
+        assert_eq!(
+            trim("w=100&trim=10,ffffff").unwrap(),
+            t(16, Some(Rgba::WHITE))
+        );
+        // Every threshold lands on a short list: a bounded number of renditions.
+        let seen: std::collections::HashSet<_> = (0..=255)
+            .map(|v| trim(&format!("w=100&trim={v}")).unwrap())
+            .collect();
+        assert_eq!(seen.len(), 17);
+        // A colour off the list is the 400 a `bg` off the list is, naming `trim`.
+        let err = trim("w=100&trim=10,000000").unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParam { ref param, .. } if param == "trim"),
+            "{err:?}"
+        );
+        // Without a ladder nothing is rounded, any colour goes.
+        let free = Policy::default().apply(params("trim=10,000000")).unwrap();
+        assert_eq!(free.transform.trim, t(10, Some(Rgba([0, 0, 0, 255]))));
+    }
+
+    #[test]
     fn ladder_quality_rounds_to_the_nearest_step() {
         let p = Policy::new(vec![100], SizePolicy::Snap, vec![], None);
         for (q, want) in [
