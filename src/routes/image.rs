@@ -151,7 +151,7 @@ impl Answer<'_> {
         let (entry, hit) =
             placeholder_of(self.state, self.key, self.version, Some(source.clone())).await?;
         trace.cache_hit = Some(hit);
-        trace.stages = Some(entry.timings.clone());
+        trace.stages = Some(entry.timings);
         placeholder::add_fields(&mut doc, entry.placeholder.as_ref().ok());
         let body = doc.to_string();
         let etag = etag_of(body.as_bytes());
@@ -171,7 +171,7 @@ impl Answer<'_> {
         let (entry, hit) = placeholder_of(self.state, self.key, self.version, None).await?;
         trace.cache_hit = Some(hit);
         trace.fetch = Some(entry.fetch);
-        trace.stages = Some(entry.timings.clone());
+        trace.stages = Some(entry.timings);
         let body = entry
             .placeholder
             .as_ref()
