@@ -548,9 +548,15 @@ mod tests {
         // The original is one rendition: allowed, as an attachment too.
         assert!(p.apply(params("")).unwrap().is_original());
         assert!(p.apply(params("download=1")).unwrap().is_original());
+        // Metadata and placeholders render nothing: allowed (`srcset` names presets).
+        for q in ["fmt=json", "fmt=thumbhash", "fmt=json&srcset=thumb,hero"] {
+            let ok = p.apply(params(q)).unwrap();
+            assert_eq!(ok.transform, crate::params::Transform::default(), "{q}");
+        }
         for (q, named) in [
             ("w=100", "w"),
-            ("fmt=json", "fmt"),
+            ("fmt=json&w=100", "w"),
+            ("fmt=webp", "fmt"),
             ("preset=thumb&q=10", "q"),
             ("preset=hero&fmt=webp", "fmt"),
         ] {

@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(q, parse("w=10").unwrap());
         assert!(TABLE
             .iter()
-            .all(|p| p.in_key() == !matches!(p.name, "download" | "preset")));
+            .all(|p| p.in_key() == !matches!(p.name, "download" | "preset" | "srcset")));
         assert_eq!(param_of(parse("download=yes").unwrap_err()), "download");
         assert_eq!(
             param_of(parse("download=1&download=1").unwrap_err()),
