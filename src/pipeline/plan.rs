@@ -210,13 +210,19 @@ fn prepare_from(
     if let Some(gravity) = known.gravity {
         placed.gravity = Some(gravity);
     }
-    let layout = layout(
-        orientation.display_size(base_size),
-        &placed,
-        limits.max_output_side,
-    )?;
-    limits.check_layout(&layout)?;
-    limits.check_format(&layout, format)?;
+    // Before `trim` has seen the pixels the output size is not known: the whole image's
+    // layout only weighs the decode, and the output limits wait for the trimmed plan.
+    let untrimmed = transform.trim.is_some() && !known.seen;
+    let side = if untrimmed {
+        u32::MAX
+    } else {
+        limits.max_output_side
+    };
+    let layout = layout(orientation.display_size(base_size), &placed, side)?;
+    if !untrimmed {
+        limits.check_layout(&layout)?;
+        limits.check_format(&layout, format)?;
+    }
     // Work in stored pixels: crop and resize first, orient the small result last.
     let inner = orientation.crop_to_stored(layout.crop, base_size);
     let region = Rect {
@@ -269,6 +275,12 @@ fn prepare_from(
         look,
     };
     plan.memory = plan.weigh(info);
+    if untrimmed {
+        // The decode must fit; the rest is weighed (and refused) once trimmed, and a render
+        // never needs more than the budget allows one.
+        let decode = info.decode_bytes(1) + ATTENTION_SCRATCH;
+        plan.memory = plan.memory.min(limits.max_render_bytes).max(decode);
+    }
     if plan.memory > limits.max_render_bytes {
         return Err(Error::limit(
             "max_render_memory",
@@ -808,29 +820,7 @@ mod tests {
                                         (f64::from(stored.0), f64::from(stored.1))
                                     };
                                     let ratio = if dpr == "1" { 1.0 } else { 1.5 };
-                                    let bw = w.map(|v| (f64::from(v) * ratio).round());
-                                    let bh = h.map(|v| (f64::from(v) * ratio).round());
-                                    let down =
-                                        |s: f64| if fit == "scale-down" { s.min(1.0) } else { s };
-                                    let expected = match (bw, bh) {
-                                        (None, None) => (dw, dh),
-                                        (Some(bw), None) => {
-                                            let s = down(bw / dw);
-                                            ((dw * s).round(), (dh * s).round())
-                                        }
-                                        (None, Some(bh)) => {
-                                            let s = down(bh / dh);
-                                            ((dw * s).round(), (dh * s).round())
-                                        }
-                                        (Some(bw), Some(bh)) => match fit {
-                                            "cover" | "fill" | "pad" => (bw, bh),
-                                            _ => {
-                                                let s = down((bw / dw).min(bh / dh));
-                                                ((dw * s).round().min(bw), (dh * s).round().min(bh))
-                                            }
-                                        },
-                                    };
-                                    let expected = (expected.0 as u32, expected.1 as u32);
+                                    let expected = expected_canvas((dw, dh), (w, h), fit, ratio);
                                     assert_eq!(plan.canvas, expected, "exif {exif}, {q}");
                                     let r = plan.region;
                                     assert!(
