@@ -40,6 +40,25 @@ pub struct Pixels {
     pub alpha: bool,
 }
 
+#[cfg(test)]
+impl Pixels {
+    /// An RGB image whose pixel at (x, y) is `f(x, y)` (for tests).
+    pub(crate) fn rgb_from_fn(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Pixels {
+        let mut buf = Vec::with_capacity(width as usize * height as usize * 3);
+        for y in 0..height {
+            for x in 0..width {
+                buf.extend_from_slice(&f(x, y));
+            }
+        }
+        Pixels {
+            buf,
+            width,
+            height,
+            alpha: false,
+        }
+    }
+}
+
 /// Limits the pipeline enforces, each before the work it guards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

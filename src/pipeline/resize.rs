@@ -94,18 +94,7 @@ mod tests {
     use super::*;
 
     fn rgb(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Pixels {
-        let mut buf = Vec::new();
-        for y in 0..height {
-            for x in 0..width {
-                buf.extend_from_slice(&f(x, y));
-            }
-        }
-        Pixels {
-            buf,
-            width,
-            height,
-            alpha: false,
-        }
+        Pixels::rgb_from_fn(width, height, f)
     }
 
     #[test]
