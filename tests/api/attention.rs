@@ -10,10 +10,10 @@
 //! move in (0: the same window, 1: opposite ends); the centre crop, measured the same way,
 //! is the baseline that shows the test can tell a saliency crop from no saliency at all.
 
-use crate::support::{tempdir, testdata};
+use crate::support::{reference_py, render_png, tempdir, testdata};
 use imgfn::params::{ImageRequest, OutputFormat};
 use imgfn::pipeline::attention::attention;
-use imgfn::pipeline::{self, Limits, Pixels, Rect, Settings};
+use imgfn::pipeline::{self, Limits, Pixels, Rect};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -43,11 +43,6 @@ const MAX_MEAN_ERROR: f64 = 0.08;
 /// range) from the centre; over those cases ours must beat the centre crop clearly.
 const OFF_CENTRE: f64 = 0.25;
 
-/// The Python that runs the reference (scripts/test.sh puts pyvips in target/venv).
-fn python() -> String {
-    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 fn decode(file: &str, shrink: u32) -> Pixels {
     let bytes = std::fs::read(testdata().join(file)).unwrap();
     let info = pipeline::probe(&bytes).expect("probe");
@@ -69,22 +64,9 @@ fn libvips(px: &Pixels, sizes: &[(u32, u32)]) -> Vec<(f64, f64)> {
         .map(|(w, h)| format!("{w},{h}"))
         .collect::<Vec<_>>()
         .join(";");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg("attention")
-        .arg(&src)
-        .arg("-")
-        .arg(&arg)
-        .output()
-        .expect("run tests/reference.py");
-    assert!(
-        out.status.success(),
-        "reference.py attention {arg}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = reference_py("attention", &src, std::path::Path::new("-"), &arg);
     let _ = std::fs::remove_dir_all(&dir);
-    let windows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let windows: Vec<serde_json::Value> = serde_json::from_slice(&out).expect("JSON");
     windows
         .iter()
         .map(|w| (w["left"].as_f64().unwrap(), w["top"].as_f64().unwrap()))
@@ -239,20 +221,7 @@ fn attention_picks_the_window_libvips_picks_on_real_photos() {
 /// `file` rendered by imgfn's pipeline with `query`, as PNG, decoded.
 fn render(file: &str, query: &str) -> image::RgbImage {
     let bytes = std::fs::read(testdata().join(file)).unwrap();
-    let info = pipeline::probe(&bytes).expect("probe");
-    let transform = ImageRequest::parse(Some(query)).expect(query).transform;
-    let out = pipeline::render(
-        &bytes,
-        &info,
-        &transform,
-        OutputFormat::Png,
-        &Settings::default(),
-        &mut fast_image_resize::Resizer::new(),
-    )
-    .unwrap_or_else(|e| panic!("{file}?{query}: {e}"));
-    image::load_from_memory(&out.bytes)
-        .expect("our PNG")
-        .to_rgb8()
+    render_png(&bytes, file, query).to_rgb8()
 }
 
 /// Mean absolute difference between `part` and the same-sized window of `whole` at `at`,

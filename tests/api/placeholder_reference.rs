@@ -4,34 +4,16 @@
 //! step and decode to images Pillow finds alike; the dominant colour is Pillow computing the
 //! same histogram definition over the same decoded pixels.
 
-use crate::support::{tempdir, testdata};
+use crate::support::{reference_py, tempdir, testdata};
 use image::RgbaImage;
 use imgfn::pipeline::{self, decode, Limits, Pixels};
 use imgfn::placeholder;
 use std::path::Path;
 
-fn python() -> String {
-    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `tests/reference.py OP IN OUT ARG` with OUT `-`: what it prints.
+/// `tests/reference.py OP IN - ARG`: what it prints.
 fn reference(op: &str, input: &Path, arg: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg(op)
-        .arg(input)
-        .arg("-")
-        .arg(arg)
-        .output()
-        .expect("run tests/reference.py");
-    assert!(
-        out.status.success(),
-        "reference.py {op}: {} (the placeholder references need `pip install -r \
-         scripts/test-requirements.txt`, which scripts/test.sh does)",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let out = reference_py(op, input, Path::new("-"), arg);
+    String::from_utf8(out).unwrap().trim().to_string()
 }
 
 fn save(px: &Pixels, path: &Path) {

@@ -6,15 +6,8 @@
 //! flips move pixels and must match exactly; filters are compared by mean and largest
 //! difference per channel.
 
-use crate::support::{tempdir, testdata};
+use crate::support::{reference_py, render_png, tempdir, testdata};
 use image::{DynamicImage, GenericImageView};
-use imgfn::params::{ImageRequest, OutputFormat};
-use imgfn::pipeline::{self, Settings};
-
-/// The Python that runs the reference (scripts/test.sh puts Pillow in target/venv).
-fn python() -> String {
-    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
 
 /// `file` rendered by imgfn's pipeline with `query`, as PNG, decoded.
 fn imgfn(file: &str, query: &str) -> DynamicImage {
@@ -24,18 +17,7 @@ fn imgfn(file: &str, query: &str) -> DynamicImage {
 
 /// The source `bytes` (called `file` in messages) rendered as [`imgfn`] does.
 fn imgfn_bytes(bytes: &[u8], file: &str, query: &str) -> DynamicImage {
-    let info = pipeline::probe(bytes).expect("probe");
-    let transform = ImageRequest::parse(Some(query)).expect(query).transform;
-    let out = pipeline::render(
-        bytes,
-        &info,
-        &transform,
-        OutputFormat::Png,
-        &Settings::default(),
-        &mut fast_image_resize::Resizer::new(),
-    )
-    .unwrap_or_else(|e| panic!("{file}?{query}: {e}"));
-    image::load_from_memory(&out.bytes).expect("our PNG")
+    render_png(bytes, file, query)
 }
 
 /// Pillow's `op` (see tests/reference.py) applied to `input`.
@@ -43,20 +25,7 @@ fn pillow(op: &str, arg: &str, input: &DynamicImage) -> DynamicImage {
     let dir = tempdir();
     let (src, dst) = (dir.join("in.png"), dir.join("out.png"));
     input.save(&src).unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .args([op])
-        .arg(&src)
-        .arg(&dst)
-        .arg(arg)
-        .output()
-        .expect("run tests/reference.py");
-    assert!(
-        out.status.success(),
-        "reference.py {op} {arg}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reference_py(op, &src, &dst, arg);
     let img = image::open(&dst).expect("Pillow's PNG");
     let _ = std::fs::remove_dir_all(&dir);
     img

@@ -162,6 +162,52 @@ impl Reply {
     }
 }
 
+/// The tests' Python (`IMGFN_TEST_PYTHON`, which scripts/test.sh points at target/venv, else
+/// `python3`): what runs `tests/reference.py` and what the tiers probe.
+pub fn python() -> String {
+    std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// `tests/reference.py OP IN OUT ARG` (the independent references): what it printed. OUT is
+/// a path the op writes, or `-` for ops that print their answer.
+pub fn reference_py(op: &str, input: &Path, output: &Path, arg: &str) -> Vec<u8> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(op)
+        .arg(input)
+        .arg(output)
+        .arg(arg)
+        .output()
+        .expect("run tests/reference.py");
+    assert!(
+        out.status.success(),
+        "reference.py {op} {arg}: {} (the references need `pip install -r \
+         scripts/test-requirements.txt`, which scripts/test.sh does)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The source `bytes` (called `name` in messages) rendered by imgfn's own pipeline with
+/// `query`, as PNG, decoded.
+pub fn render_png(bytes: &[u8], name: &str, query: &str) -> DynamicImage {
+    let info = imgfn::pipeline::probe(bytes).expect("probe");
+    let transform = imgfn::params::ImageRequest::parse(Some(query))
+        .expect(query)
+        .transform;
+    let out = imgfn::pipeline::render(
+        bytes,
+        &info,
+        &transform,
+        imgfn::params::OutputFormat::Png,
+        &imgfn::pipeline::Settings::default(),
+        &mut fast_image_resize::Resizer::new(),
+    )
+    .unwrap_or_else(|e| panic!("{name}?{query}: {e}"));
+    image::load_from_memory(&out.bytes).expect("our PNG")
+}
+
 pub fn decode_any(bytes: &[u8]) -> DynamicImage {
     if bytes.len() > 12 && &bytes[4..12] == b"ftypavif" {
         return decode_avif(bytes);

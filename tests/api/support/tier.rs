@@ -69,7 +69,7 @@ impl Tier {
 
 /// `None` when the tests' Python (`IMGFN_TEST_PYTHON`, else `python3`) imports `module`.
 fn python_lacks(module: &str) -> Option<String> {
-    let python = std::env::var("IMGFN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = super::python();
     let ok = std::process::Command::new(&python)
         .args(["-c", &format!("import {module}")])
         .stderr(std::process::Stdio::null())
