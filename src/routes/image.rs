@@ -154,15 +154,21 @@ impl Answer<'_> {
         trace.stages = Some(entry.timings);
         placeholder::add_fields(&mut doc, entry.placeholder.as_ref().ok());
         let body = doc.to_string();
+        Ok(self.computed(body, "application/json"))
+    }
+
+    /// A body computed from the original (its metadata, its placeholder), answered with an
+    /// ETag of the body itself and the original's `Cache-Control`.
+    fn computed(&self, body: String, content_type: &'static str) -> Response<Bytes> {
         let etag = etag_of(body.as_bytes());
-        Ok(image_response(
+        image_response(
             self.req.headers(),
             Bytes::from(body),
-            "application/json",
+            content_type,
             &etag,
             self.cache_control,
             false,
-        ))
+        )
     }
 
     /// `fmt=thumbhash`: the placeholder alone, as `text/plain` base64 (what ThumbHash's demo
@@ -177,15 +183,7 @@ impl Answer<'_> {
             .as_ref()
             .map_err(Clone::clone)?
             .thumbhash_base64();
-        let etag = etag_of(body.as_bytes());
-        Ok(image_response(
-            self.req.headers(),
-            Bytes::from(body),
-            "text/plain; charset=utf-8",
-            &etag,
-            self.cache_control,
-            false,
-        ))
+        Ok(self.computed(body, "text/plain; charset=utf-8"))
     }
 
     /// A rendition, from the cache or rendered (or a redirect when too large to answer).
