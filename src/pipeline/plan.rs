@@ -772,6 +772,58 @@ mod tests {
         );
     }
 
+    /// One query of the dimension tests: its parameters and its text.
+    struct Combination {
+        rot: u32,
+        w: Option<u32>,
+        h: Option<u32>,
+        fit: &'static str,
+        ratio: f64,
+        gravity: &'static str,
+        query: String,
+    }
+
+    /// Every rotation x flip x box x fit x dpr x gravity, as a query.
+    fn combinations(
+        boxes: &[(Option<u32>, Option<u32>)],
+        gravities: &[&'static str],
+    ) -> Vec<Combination> {
+        let mut all = Vec::new();
+        for rot in [0u32, 90, 180, 270] {
+            for flip in ["", "h", "v", "hv"] {
+                for &(w, h) in boxes {
+                    for fit in ["cover", "contain", "scale-down", "fill", "pad"] {
+                        for (dpr, ratio) in [("1", 1.0), ("1.5", 1.5)] {
+                            for &gravity in gravities {
+                                let mut q = vec![
+                                    format!("rot={rot}"),
+                                    format!("fit={fit}"),
+                                    format!("dpr={dpr}"),
+                                    format!("gravity={gravity}"),
+                                ];
+                                if !flip.is_empty() {
+                                    q.push(format!("flip={flip}"));
+                                }
+                                q.extend(w.map(|w| format!("w={w}")));
+                                q.extend(h.map(|h| format!("h={h}")));
+                                all.push(Combination {
+                                    rot,
+                                    w,
+                                    h,
+                                    fit,
+                                    ratio,
+                                    gravity,
+                                    query: q.join("&"),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
     /// Every combination of EXIF orientation, rotation, flip, fit, box, dpr and gravity gives
     /// the canvas an independent computation expects, a region inside the stored pixels, and
     /// steps that turn the resized pixels into exactly that canvas.
@@ -786,63 +838,40 @@ mod tests {
             (Some(90), Some(200)),
             (Some(1000), Some(300)),
         ];
-        let fits = ["cover", "contain", "scale-down", "fill", "pad"];
+        let combinations = combinations(&boxes, &["center", "top-left", "0.9,0.1"]);
         let mut checked = 0;
         for exif in 1..=8u8 {
             let info = source(SourceFormat::Png, stored, exif, false);
-            for rot in [0u32, 90, 180, 270] {
-                for flip in ["", "h", "v", "hv"] {
-                    for (w, h) in boxes {
-                        for fit in fits {
-                            for dpr in ["1", "1.5"] {
-                                for gravity in ["center", "top-left", "0.9,0.1"] {
-                                    let mut q = vec![
-                                        format!("rot={rot}"),
-                                        format!("fit={fit}"),
-                                        format!("dpr={dpr}"),
-                                        format!("gravity={gravity}"),
-                                    ];
-                                    if !flip.is_empty() {
-                                        q.push(format!("flip={flip}"));
-                                    }
-                                    q.extend(w.map(|w| format!("w={w}")));
-                                    q.extend(h.map(|h| format!("h={h}")));
-                                    let q = q.join("&");
-                                    let t = transform(&q);
-                                    let plan =
-                                        prepare(&info, &t, OutputFormat::Png, &Limits::default())
-                                            .unwrap_or_else(|e| panic!("{exif} {q}: {e}"));
-                                    // Displayed: EXIF 5..8 and quarter turns swap the axes.
-                                    let swaps = (exif >= 5) != (rot % 180 == 90);
-                                    let (dw, dh) = if swaps {
-                                        (f64::from(stored.1), f64::from(stored.0))
-                                    } else {
-                                        (f64::from(stored.0), f64::from(stored.1))
-                                    };
-                                    let ratio = if dpr == "1" { 1.0 } else { 1.5 };
-                                    let expected = expected_canvas((dw, dh), (w, h), fit, ratio);
-                                    assert_eq!(plan.canvas, expected, "exif {exif}, {q}");
-                                    let r = plan.region;
-                                    assert!(
-                                        r.x >= -1e-9
-                                            && r.y >= -1e-9
-                                            && r.x + r.w <= f64::from(stored.0) + 1e-6
-                                            && r.y + r.h <= f64::from(stored.1) + 1e-6,
-                                        "exif {exif}, {q}: region {r:?} outside the stored pixels"
-                                    );
-                                    // The oriented resized image fits the canvas (pad places it).
-                                    let shown = plan.orientation.display_size(plan.size);
-                                    assert!(
-                                        shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1,
-                                        "exif {exif}, {q}: {shown:?} on {:?}",
-                                        plan.canvas
-                                    );
-                                    checked += 1;
-                                }
-                            }
-                        }
-                    }
-                }
+            for c in &combinations {
+                let q = &c.query;
+                let t = transform(q);
+                let plan = prepare(&info, &t, OutputFormat::Png, &Limits::default())
+                    .unwrap_or_else(|e| panic!("{exif} {q}: {e}"));
+                // Displayed: EXIF 5..8 and quarter turns swap the axes.
+                let swaps = (exif >= 5) != (c.rot % 180 == 90);
+                let (dw, dh) = if swaps {
+                    (f64::from(stored.1), f64::from(stored.0))
+                } else {
+                    (f64::from(stored.0), f64::from(stored.1))
+                };
+                let expected = expected_canvas((dw, dh), (c.w, c.h), c.fit, c.ratio);
+                assert_eq!(plan.canvas, expected, "exif {exif}, {q}");
+                let r = plan.region;
+                assert!(
+                    r.x >= -1e-9
+                        && r.y >= -1e-9
+                        && r.x + r.w <= f64::from(stored.0) + 1e-6
+                        && r.y + r.h <= f64::from(stored.1) + 1e-6,
+                    "exif {exif}, {q}: region {r:?} outside the stored pixels"
+                );
+                // The oriented resized image fits the canvas (pad places it).
+                let shown = plan.orientation.display_size(plan.size);
+                assert!(
+                    shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1,
+                    "exif {exif}, {q}: {shown:?} on {:?}",
+                    plan.canvas
+                );
+                checked += 1;
             }
         }
         assert_eq!(checked, 8 * 4 * 4 * 6 * 5 * 2 * 3);
@@ -937,77 +966,53 @@ mod tests {
             (Some(200), Some(90)),
             (Some(90), Some(200)),
         ];
-        let fits = ["cover", "contain", "scale-down", "fill", "pad"];
+        let combinations = combinations(&boxes, &["center", "0.9,0.1", "auto"]);
+        let (x0, y0) = (f64::from(patch.0), f64::from(patch.1));
+        let (x1, y1) = (x0 + f64::from(patch.2), y0 + f64::from(patch.3));
         let mut checked = 0;
         for exif in 1..=8u8 {
             let info = source(SourceFormat::Png, stored, exif, false);
-            for rot in [0u32, 90, 180, 270] {
-                for flip in ["", "h", "v", "hv"] {
-                    for (w, h) in boxes {
-                        for fit in fits {
-                            for dpr in ["1", "1.5"] {
-                                for gravity in ["center", "0.9,0.1", "auto"] {
-                                    let mut q = vec![
-                                        format!("rot={rot}"),
-                                        format!("fit={fit}"),
-                                        format!("dpr={dpr}"),
-                                        format!("gravity={gravity}"),
-                                    ];
-                                    if !flip.is_empty() {
-                                        q.push(format!("flip={flip}"));
-                                    }
-                                    q.extend(w.map(|w| format!("w={w}")));
-                                    q.extend(h.map(|h| format!("h={h}")));
-                                    let untrimmed = q.join("&");
-                                    q.push("trim=10".into());
-                                    let q = q.join("&");
-                                    let plan = seen(&info, &q, &px);
-                                    let swaps = (exif >= 5) != (rot % 180 == 90);
-                                    let content = if swaps {
-                                        (f64::from(patch.3), f64::from(patch.2))
-                                    } else {
-                                        (f64::from(patch.2), f64::from(patch.3))
-                                    };
-                                    let ratio = if dpr == "1" { 1.0 } else { 1.5 };
-                                    let want = expected_canvas(content, (w, h), fit, ratio);
-                                    assert_eq!(plan.canvas, want, "exif {exif}, {q}");
-                                    let r = plan.region;
-                                    let (x0, y0) = (f64::from(patch.0), f64::from(patch.1));
-                                    let (x1, y1) =
-                                        (x0 + f64::from(patch.2), y0 + f64::from(patch.3));
-                                    assert!(
-                                        r.x >= x0 - 1e-6
-                                            && r.y >= y0 - 1e-6
-                                            && r.x + r.w <= x1 + 1e-6
-                                            && r.y + r.h <= y1 + 1e-6,
-                                        "exif {exif}, {q}: region {r:?} outside the content"
-                                    );
-                                    let shown = plan.orientation.display_size(plan.size);
-                                    assert!(shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1);
-                                    // Without trim: the whole image's canvas, and `auto`
-                                    // keeps the patch's centre inside a cover crop.
-                                    let plan = seen(&info, &untrimmed, &px);
-                                    let whole = if swaps {
-                                        (f64::from(stored.1), f64::from(stored.0))
-                                    } else {
-                                        (f64::from(stored.0), f64::from(stored.1))
-                                    };
-                                    let want = expected_canvas(whole, (w, h), fit, ratio);
-                                    assert_eq!(plan.canvas, want, "exif {exif}, {untrimmed}");
-                                    let r = plan.region;
-                                    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-                                    if gravity == "auto" {
-                                        assert!(
-                                            r.x <= cx && cx <= r.x + r.w && r.y <= cy && cy <= r.y + r.h,
-                                            "exif {exif}, {untrimmed}: region {r:?} misses the patch"
-                                        );
-                                    }
-                                    checked += 1;
-                                }
-                            }
-                        }
-                    }
+            for c in &combinations {
+                let untrimmed = &c.query;
+                let q = format!("{untrimmed}&trim=10");
+                let plan = seen(&info, &q, &px);
+                let swaps = (exif >= 5) != (c.rot % 180 == 90);
+                let content = if swaps {
+                    (f64::from(patch.3), f64::from(patch.2))
+                } else {
+                    (f64::from(patch.2), f64::from(patch.3))
+                };
+                let want = expected_canvas(content, (c.w, c.h), c.fit, c.ratio);
+                assert_eq!(plan.canvas, want, "exif {exif}, {q}");
+                let r = plan.region;
+                assert!(
+                    r.x >= x0 - 1e-6
+                        && r.y >= y0 - 1e-6
+                        && r.x + r.w <= x1 + 1e-6
+                        && r.y + r.h <= y1 + 1e-6,
+                    "exif {exif}, {q}: region {r:?} outside the content"
+                );
+                let shown = plan.orientation.display_size(plan.size);
+                assert!(shown.0 <= plan.canvas.0 && shown.1 <= plan.canvas.1);
+                // Without trim: the whole image's canvas, and `auto` keeps the patch's
+                // centre inside a cover crop.
+                let plan = seen(&info, untrimmed, &px);
+                let whole = if swaps {
+                    (f64::from(stored.1), f64::from(stored.0))
+                } else {
+                    (f64::from(stored.0), f64::from(stored.1))
+                };
+                let want = expected_canvas(whole, (c.w, c.h), c.fit, c.ratio);
+                assert_eq!(plan.canvas, want, "exif {exif}, {untrimmed}");
+                let r = plan.region;
+                let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+                if c.gravity == "auto" {
+                    assert!(
+                        r.x <= cx && cx <= r.x + r.w && r.y <= cy && cy <= r.y + r.h,
+                        "exif {exif}, {untrimmed}: region {r:?} misses the patch"
+                    );
                 }
+                checked += 1;
             }
         }
         assert_eq!(checked, 8 * 4 * 4 * 5 * 5 * 2 * 3);
