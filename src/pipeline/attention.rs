@@ -372,27 +372,17 @@ mod tests {
 
     /// A flat grey image with a bright, textured (checkered) patch at `patch`.
     fn patch_image(w: u32, h: u32, patch: (u32, u32, u32, u32)) -> Pixels {
-        let mut buf = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                let inside =
-                    x >= patch.0 && x < patch.0 + patch.2 && y >= patch.1 && y < patch.1 + patch.3;
-                let v = if !inside {
-                    [90, 90, 90]
-                } else if (x / 4 + y / 4) % 2 == 0 {
-                    [250, 200, 40]
-                } else {
-                    [20, 60, 200]
-                };
-                buf.extend_from_slice(&v);
+        Pixels::rgb_from_fn(w, h, |x, y| {
+            let inside =
+                x >= patch.0 && x < patch.0 + patch.2 && y >= patch.1 && y < patch.1 + patch.3;
+            if !inside {
+                [90, 90, 90]
+            } else if (x / 4 + y / 4) % 2 == 0 {
+                [250, 200, 40]
+            } else {
+                [20, 60, 200]
             }
-        }
-        Pixels {
-            buf,
-            width: w,
-            height: h,
-            alpha: false,
-        }
+        })
     }
 
     fn contains(outer: (f64, f64, f64, f64), inner: (u32, u32, u32, u32)) -> bool {

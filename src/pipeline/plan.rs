@@ -913,26 +913,16 @@ mod tests {
     /// `patch` (x, y, w, h).
     fn framed((w, h): (u32, u32), patch: (u32, u32, u32, u32)) -> Pixels {
         let (px, py, pw, ph) = patch;
-        let mut buf = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                let inside = x >= px && x < px + pw && y >= py && y < py + ph;
-                let c = if !inside {
-                    [255, 255, 255]
-                } else if (x / 8 + y / 8) % 2 == 0 {
-                    [200, 30, 40]
-                } else {
-                    [20, 120, 30]
-                };
-                buf.extend_from_slice(&c);
+        Pixels::rgb_from_fn(w, h, |x, y| {
+            let inside = x >= px && x < px + pw && y >= py && y < py + ph;
+            if !inside {
+                [255, 255, 255]
+            } else if (x / 8 + y / 8) % 2 == 0 {
+                [200, 30, 40]
+            } else {
+                [20, 120, 30]
             }
-        }
-        Pixels {
-            buf,
-            width: w,
-            height: h,
-            alpha: false,
-        }
+        })
     }
 
     /// Plan, decode (the given pixels, or them shrunk as a JPEG decode would be) and see.
@@ -976,12 +966,17 @@ mod tests {
                 let untrimmed = &c.query;
                 let q = format!("{untrimmed}&trim=10");
                 let plan = seen(&info, &q, &px);
+                // Displayed: EXIF 5..8 and quarter turns swap the axes.
                 let swaps = (exif >= 5) != (c.rot % 180 == 90);
-                let content = if swaps {
-                    (f64::from(patch.3), f64::from(patch.2))
-                } else {
-                    (f64::from(patch.2), f64::from(patch.3))
+                let displayed = |(a, b): (u32, u32)| {
+                    let (a, b) = (f64::from(a), f64::from(b));
+                    if swaps {
+                        (b, a)
+                    } else {
+                        (a, b)
+                    }
                 };
+                let content = displayed((patch.2, patch.3));
                 let want = expected_canvas(content, (c.w, c.h), c.fit, c.ratio);
                 assert_eq!(plan.canvas, want, "exif {exif}, {q}");
                 let r = plan.region;
@@ -997,12 +992,7 @@ mod tests {
                 // Without trim: the whole image's canvas, and `auto` keeps the patch's
                 // centre inside a cover crop.
                 let plan = seen(&info, untrimmed, &px);
-                let whole = if swaps {
-                    (f64::from(stored.1), f64::from(stored.0))
-                } else {
-                    (f64::from(stored.0), f64::from(stored.1))
-                };
-                let want = expected_canvas(whole, (c.w, c.h), c.fit, c.ratio);
+                let want = expected_canvas(displayed(stored), (c.w, c.h), c.fit, c.ratio);
                 assert_eq!(plan.canvas, want, "exif {exif}, {untrimmed}");
                 let r = plan.region;
                 let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
