@@ -321,16 +321,11 @@ impl Plan {
             let find = |px: &Pixels| content_in_stored(px, look.base, self.stored, spec);
             let mut base = timings.time(trim::NAME, || find(&px));
             // The scale the trimmed region calls for: decode again if it is finer.
-            let ideal = prepare_from(
-                info,
-                t,
-                self.format,
-                limits,
-                Known {
-                    base,
-                    ..known_free()
-                },
-            )?;
+            let ideal = again(Known {
+                base,
+                shrink: None,
+                ..known
+            })?;
             if ideal.shrink < self.shrink {
                 drop(px);
                 px = timings.time(timings::DECODE, || decode(ideal.shrink))?;
@@ -348,14 +343,6 @@ impl Plan {
         let orientation = info.orientation.then(user_orientation(t));
         known.gravity = Some(timings.time(ATTENTION, || focus(&px, &plan, base, orientation)));
         Ok((again(known)?, px))
-    }
-}
-
-/// A [`Known`] that knows nothing yet (the scale to be chosen again), but has seen the pixels.
-fn known_free() -> Known {
-    Known {
-        seen: true,
-        ..Known::default()
     }
 }
 
