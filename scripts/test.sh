@@ -31,6 +31,11 @@ free_port() {
 # The first of these programs on PATH.
 first_of() { local c; for c in "$@"; do command -v "$c" && return; done; return 1; }
 
+# A fresh clone gains nothing from incremental compilation, and its cache would about double
+# target/ (the CI run of 2026-11-29 ran out of disk while building).
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 if command -v dpkg-query >/dev/null; then
   need=()
   for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
