@@ -7,6 +7,7 @@
 //! CLI, the server and the benches all run the very same code.
 
 pub mod attention;
+pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
