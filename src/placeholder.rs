@@ -281,6 +281,7 @@ mod tests {
             complete: true,
             decoder_overhead: 0,
             decode_px_bytes: 3,
+            animation: None,
         }
     }
 

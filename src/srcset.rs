@@ -163,6 +163,7 @@ mod tests {
             complete: true,
             decoder_overhead: 0,
             decode_px_bytes: 3,
+            animation: None,
         }
     }
 

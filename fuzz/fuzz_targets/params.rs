@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
                 complete: true,
                 decoder_overhead: 0,
                 decode_px_bytes: 3,
+                animation: None,
             };
             let _ = imgfn::srcset::img(&info, &policed, "/a.jpg", &policy, &Limits::default(), |u| u);
         }

@@ -6,6 +6,7 @@
 //! Both paths produce 8-bit RGB or RGBA, the one working layout of the pipeline.
 
 use super::orientation::Orientation;
+use super::colour::{self, Profile};
 use super::{jpeg_header, Pixels};
 use crate::error::{Error, Result};
 use std::io::Cursor;
@@ -18,6 +19,12 @@ pub enum SourceFormat {
     Png,
     Gif,
     Webp,
+    Jxl,
+    Tiff,
+    Bmp,
+    Avif,
+    /// HEIC and other HEIF files (the container's brands decide; the codec is read later).
+    Heif,
 }
 
 impl SourceFormat {
@@ -28,9 +35,27 @@ impl SourceFormat {
             [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => SourceFormat::Png,
             [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => SourceFormat::Gif,
             [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => SourceFormat::Webp,
+            // A bare codestream, or the ISO BMFF container's signature box.
+            [0xFF, 0x0A, ..] | [0, 0, 0, 0x0C, b'J', b'X', b'L', b' ', 0x0D, 0x0A, 0x87, 0x0A, ..] => {
+                SourceFormat::Jxl
+            }
+            // Classic and BigTIFF, both byte orders.
+            [b'I', b'I', 42 | 43, 0, ..] | [b'M', b'M', 0, 42 | 43, ..] => SourceFormat::Tiff,
+            // "BM" alone is too weak a signature: the DIB header that follows must have one of
+            // the sizes its versions define.
+            [b'B', b'M', _, _, _, _, _, _, _, _, _, _, _, _, 12 | 40 | 52 | 56 | 64 | 108 | 124, 0, 0, 0, ..] => {
+                SourceFormat::Bmp
+            }
+            [_, _, _, _, b'f', b't', b'y', b'p', ..] if super::heif::brand_is_avif(bytes).is_some() => {
+                if super::heif::brand_is_avif(bytes) == Some(true) {
+                    SourceFormat::Avif
+                } else {
+                    SourceFormat::Heif
+                }
+            }
             _ => {
                 return Err(Error::UnsupportedFormat(format!(
-                    "the source is not a supported image ({}); supported: jpeg, png, gif, webp",
+                    "the source is not a supported image ({}); supported: jpeg, png, gif, webp, jxl, tiff, bmp",
                     describe_unsupported(bytes)
                 )))
             }
@@ -43,14 +68,27 @@ impl SourceFormat {
             SourceFormat::Png => "png",
             SourceFormat::Gif => "gif",
             SourceFormat::Webp => "webp",
+            SourceFormat::Jxl => "jxl",
+            SourceFormat::Tiff => "tiff",
+            SourceFormat::Bmp => "bmp",
+            SourceFormat::Avif => "avif",
+            SourceFormat::Heif => "heic",
         }
     }
 
+    /// The media type of the stored bytes (an original served as it is).
     pub fn content_type(self) -> &'static str {
-        self.output().content_type()
+        match self {
+            SourceFormat::Jxl => "image/jxl",
+            SourceFormat::Tiff => "image/tiff",
+            SourceFormat::Bmp => "image/bmp",
+            SourceFormat::Heif => "image/heic",
+            _ => self.output().content_type(),
+        }
     }
 
-    /// The output format that keeps this source's format.
+    /// The output format that keeps this source's format. Browsers cannot show JPEG XL,
+    /// TIFF or BMP: those become JPEG (PNG when they have alpha: [`SourceInfo::output`]).
     pub fn output(self) -> crate::params::OutputFormat {
         use crate::params::OutputFormat;
         match self {
@@ -58,25 +96,37 @@ impl SourceFormat {
             SourceFormat::Png => OutputFormat::Png,
             SourceFormat::Gif => OutputFormat::Gif,
             SourceFormat::Webp => OutputFormat::Webp,
+            SourceFormat::Jxl | SourceFormat::Tiff | SourceFormat::Bmp => OutputFormat::Jpeg,
+            SourceFormat::Avif => OutputFormat::Avif,
+            // Browsers cannot show HEIC either.
+            SourceFormat::Heif => OutputFormat::Jpeg,
         }
     }
 
-    fn image_format(self) -> image::ImageFormat {
-        match self {
+    /// The `image` crate's decoder, for the formats that go through it.
+    fn image_format(self) -> Result<image::ImageFormat> {
+        Ok(match self {
             SourceFormat::Jpeg => image::ImageFormat::Jpeg,
             SourceFormat::Png => image::ImageFormat::Png,
             SourceFormat::Gif => image::ImageFormat::Gif,
             SourceFormat::Webp => image::ImageFormat::WebP,
-        }
+            SourceFormat::Tiff => image::ImageFormat::Tiff,
+            SourceFormat::Bmp => image::ImageFormat::Bmp,
+            other => {
+                return Err(Error::UnsupportedFormat(format!(
+                    "{} is not decoded through the image crate",
+                    other.name()
+                )))
+            }
+        })
     }
 }
 
 fn describe_unsupported(bytes: &[u8]) -> &'static str {
     match bytes {
         [] => "it is empty",
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "HEIF/AVIF input is not supported",
-        [b'I', b'I', 42, 0, ..] | [b'M', b'M', 0, 42, ..] => "TIFF input is not supported",
-        [b'B', b'M', ..] => "BMP input is not supported",
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "an ISO BMFF file of neither an AVIF nor a HEIF brand",
+        [b'B', b'M', ..] => "a BMP of an unknown version",
         _ => "unrecognised signature",
     }
 }
@@ -99,6 +149,26 @@ pub struct SourceInfo {
     /// Bytes per returned pixel the decode holds (3 for RGB; 7 for CMYK JPEG, decoded
     /// through a 4-byte buffer into a 3-byte one).
     pub decode_px_bytes: u8,
+    /// More than one frame (an animated GIF or WebP), from the container alone.
+    pub animation: Option<Animation>,
+}
+
+/// What an animation's container says of its frames, before any is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Animation {
+    /// At least 2.
+    pub frames: u32,
+    /// The frames' delays added up, in milliseconds.
+    pub duration_ms: u64,
+    /// How many times it plays; `None` for ever.
+    pub plays: Option<u32>,
+}
+
+impl Animation {
+    /// Pixels decoded over all frames (each is composed on the whole canvas).
+    pub fn pixels(&self, canvas: (u32, u32)) -> u64 {
+        u64::from(self.frames) * u64::from(canvas.0) * u64::from(canvas.1)
+    }
 }
 
 impl SourceInfo {
@@ -122,6 +192,16 @@ impl SourceInfo {
     pub fn stored_pixels(&self) -> u64 {
         u64::from(self.stored.0) * u64::from(self.stored.1)
     }
+
+    /// The output format that keeps the source's format: [`SourceFormat::output`], except
+    /// that a source that would become JPEG but has alpha becomes PNG.
+    pub fn output(&self) -> crate::params::OutputFormat {
+        use crate::params::OutputFormat;
+        match self.format.output() {
+            OutputFormat::Jpeg if self.has_alpha => OutputFormat::Png,
+            f => f,
+        }
+    }
 }
 
 /// Read format, size, orientation and alpha from the header only.
@@ -129,6 +209,8 @@ pub fn probe(bytes: &[u8]) -> Result<SourceInfo> {
     let format = SourceFormat::detect(bytes)?;
     super::guard("probe", || match format {
         SourceFormat::Jpeg => probe_jpeg(bytes),
+        SourceFormat::Jxl => super::jxl::probe(bytes),
+        SourceFormat::Avif | SourceFormat::Heif => super::heif::probe(bytes, format),
         _ => probe_with_image(bytes, format),
     })
 }
@@ -166,6 +248,7 @@ fn probe_jpeg(bytes: &[u8]) -> Result<SourceInfo> {
         complete: header.complete,
         decoder_overhead: header.coefficient_bytes(),
         decode_px_bytes: if f.components.len() == 4 { 7 } else { 3 },
+        animation: None,
     })
 }
 
@@ -185,11 +268,29 @@ fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
     use image::ImageDecoder;
     // What the container says before any decoder allocates: frames within the canvas, no
     // zero sizes.
-    let frame_bytes = match format {
-        SourceFormat::Gif => super::gif_frames::layout(bytes)?.largest_frame * 4,
-        _ => 0,
+    let (frame_bytes, animation) = match format {
+        SourceFormat::Gif => {
+            let l = super::gif_frames::layout(bytes)?;
+            let animation = (l.frames > 1).then_some(Animation {
+                frames: l.frames,
+                duration_ms: l.duration_ms,
+                plays: l.plays,
+            });
+            (l.largest_frame * 4, animation)
+        }
+        SourceFormat::Webp => {
+            let animation = super::webp_frames::layout(bytes)?
+                .filter(|l| l.frames > 1)
+                .map(|l| Animation {
+                    frames: l.frames,
+                    duration_ms: l.duration_ms,
+                    plays: l.plays,
+                });
+            (0, animation)
+        }
+        _ => (0, None),
     };
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format()?);
     // Header parsing should never need much memory; this bounds hostile headers.
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(64 << 20);
@@ -218,9 +319,21 @@ fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
         complete: true,
         decoder_overhead: frame_bytes
             .saturating_add(native)
-            .saturating_add(if converted { native } else { 0 }),
+            .saturating_add(if converted { native } else { 0 })
+            .saturating_add(tiff_buffers(format, native)),
         decode_px_bytes: if has_alpha { 4 } else { 3 },
+        animation,
     })
+}
+
+/// What the `image` crate's TIFF decoder holds besides the image it returns: the whole
+/// image decoded into its own buffer first (a third larger for CMYK), and one compressed
+/// strip or tile read whole (at most the image's size for an uncompressed one-strip file).
+fn tiff_buffers(format: SourceFormat, native: u64) -> u64 {
+    match format {
+        SourceFormat::Tiff => native.saturating_mul(4) / 3 + native,
+        _ => 0,
+    }
 }
 
 /// How much larger than the output the DCT-scaled image must stay, so that Lanczos3 still
@@ -258,15 +371,19 @@ pub fn decode_with(bytes: &[u8], info: &SourceInfo, shrink: u32, jpeg_dc: bool) 
                     "jpeg: no EOI marker after the scan (truncated)",
                 ));
             }
+            let (profile, adobe) = jpeg_colour(bytes)?;
             if jpeg_dc && shrink == 8 {
-                if let Some(pixels) = super::guard("jpeg dc decode", || {
+                if let Some(mut pixels) = super::guard("jpeg dc decode", || {
                     Ok(super::jpeg_dc::decode_checked(bytes, info))
                 })? {
+                    colour::to_srgb(&mut pixels, profile.as_ref());
                     return Ok(pixels);
                 }
             }
-            decode_jpeg(bytes, shrink, max_alloc)
+            decode_jpeg(bytes, shrink, max_alloc, profile.as_ref(), adobe)
         }
+        SourceFormat::Jxl => super::jxl::decode(bytes, info, max_alloc),
+        SourceFormat::Avif | SourceFormat::Heif => super::heif::decode(bytes, info),
         format => decode_with_image(bytes, format, max_alloc),
     }
 }
@@ -276,10 +393,34 @@ pub fn decode_with(bytes: &[u8], info: &SourceInfo, shrink: u32, jpeg_dc: bool) 
 /// path with `Settings::force_libjpeg`.
 pub fn decode_jpeg_libjpeg(bytes: &[u8], shrink: u32) -> Result<Pixels> {
     let info = probe_jpeg(bytes)?;
-    decode_jpeg(bytes, shrink, info.decode_bytes(shrink))
+    let (_, adobe) = jpeg_colour(bytes)?;
+    decode_jpeg(bytes, shrink, info.decode_bytes(shrink), None, adobe)
 }
 
-fn decode_jpeg(bytes: &[u8], shrink: u32, max_alloc: u64) -> Result<Pixels> {
+/// A JPEG's colour as its header describes it: the embedded ICC profile (ignored with a log
+/// line when its chunks are broken), and whether CMYK samples are stored inverted (an Adobe
+/// APP14 marker, as Photoshop writes them; libjpeg hands over the stored values).
+fn jpeg_colour(bytes: &[u8]) -> Result<(Option<Profile>, bool)> {
+    let header = jpeg_header::parse_head(bytes)?;
+    let profile = match header.icc_profile(colour::MAX_ICC_BYTES) {
+        Ok(icc) => icc.map(Profile::Icc),
+        Err(why) => {
+            tracing::warn!(reason = %why, "JPEG ICC profile ignored; pixels read as sRGB");
+            None
+        }
+    };
+    Ok((profile, header.adobe_transform.is_some()))
+}
+
+/// libjpeg's decode at 1/`shrink`, converted to sRGB through `profile` (CMYK and YCCK
+/// through it too, or the naive formula without one).
+fn decode_jpeg(
+    bytes: &[u8],
+    shrink: u32,
+    max_alloc: u64,
+    profile: Option<&Profile>,
+    adobe: bool,
+) -> Result<Pixels> {
     libjpeg("jpeg decode", || {
         let mut d = mozjpeg::Decompress::builder()
             .with_err(libjpeg_limits::error_mgr(max_alloc))
@@ -294,13 +435,19 @@ fn decode_jpeg(bytes: &[u8], shrink: u32, max_alloc: u64) -> Result<Pixels> {
             let (w, h) = (started.width(), started.height());
             let cmyk: Vec<[u8; 4]> = started.read_scanlines()?;
             started.finish()?;
-            (cmyk_to_rgb(&cmyk), w, h)
+            (colour::cmyk_to_srgb(cmyk.as_flattened(), adobe, profile), w, h)
         } else {
             let mut started = d.rgb()?;
             let (w, h) = (started.width(), started.height());
-            let rgb: Vec<u8> = started.read_scanlines()?;
+            let mut rgb = Pixels {
+                buf: started.read_scanlines()?,
+                width: w as u32,
+                height: h as u32,
+                alpha: false,
+            };
             started.finish()?;
-            (rgb, w, h)
+            colour::to_srgb(&mut rgb, profile);
+            (rgb.buf, w, h)
         };
         Ok(Pixels {
             buf,
@@ -311,30 +458,18 @@ fn decode_jpeg(bytes: &[u8], shrink: u32, max_alloc: u64) -> Result<Pixels> {
     })
 }
 
-/// Naive CMYK to RGB for JPEGs without a colour profile. Photoshop (Adobe) CMYK JPEGs, by
-/// far the most common, store inverted values, so `R = C * K / 255` on the stored samples.
-fn cmyk_to_rgb(cmyk: &[[u8; 4]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(cmyk.len() * 3);
-    for &[c, m, y, k] in cmyk {
-        let k = u16::from(k);
-        for v in [c, m, y] {
-            out.push(((u16::from(v) * k + 127) / 255) as u8);
-        }
-    }
-    out
-}
-
 fn decode_with_image(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Result<Pixels> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format()?);
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_alloc);
     reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(image_error)?;
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    let profile = image_profile(bytes, format, &mut decoder);
     // For animations this is the first frame.
     let img = image::DynamicImage::from_decoder(decoder).map_err(image_error)?;
     let (width, height) = (img.width(), img.height());
     // One conversion to the working layout; 16-bit, grey and palette all end as 8-bit RGB(A).
-    Ok(if img.color().has_alpha() {
+    let mut px = if img.color().has_alpha() {
         Pixels {
             buf: img.into_rgba8().into_raw(),
             width,
@@ -348,7 +483,31 @@ fn decode_with_image(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Resu
             height,
             alpha: false,
         }
-    })
+    };
+    colour::to_srgb(&mut px, profile.as_ref());
+    Ok(px)
+}
+
+/// The colour description of a file the `image` crate decodes: a PNG's `cICP` (which takes
+/// precedence), else the decoder's ICC profile (PNG `iCCP`, WebP `ICCP`, TIFF). A PNG `sRGB`
+/// chunk, or nothing, means sRGB: nothing to do.
+fn image_profile(
+    bytes: &[u8],
+    format: SourceFormat,
+    decoder: &mut impl image::ImageDecoder,
+) -> Option<Profile> {
+    if format == SourceFormat::Png {
+        if let Some(cicp) = colour::png_cicp(bytes) {
+            return Some(cicp);
+        }
+    }
+    match decoder.icc_profile() {
+        Ok(icc) => icc.map(Profile::Icc),
+        Err(e) => {
+            tracing::warn!(error = %e, "ICC profile unreadable; pixels read as sRGB");
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -385,13 +544,6 @@ mod tests {
         assert_eq!(jpeg_shrink((800.0, 533.0), (200, 133)), 2);
     }
 
-    #[test]
-    fn cmyk_conversion_handles_inverted_values() {
-        // Adobe-inverted: C=M=Y=255 and K=255 mean no ink: white.
-        assert_eq!(cmyk_to_rgb(&[[255, 255, 255, 255]]), vec![255, 255, 255]);
-        assert_eq!(cmyk_to_rgb(&[[255, 0, 255, 255]]), vec![255, 0, 255]);
-        assert_eq!(cmyk_to_rgb(&[[255, 255, 255, 0]]), vec![0, 0, 0]);
-    }
 }
 
 /// libjpeg's error manager with two rules added to the mozjpeg crate's (errors unwind):

@@ -30,6 +30,11 @@ pub struct GifLayout {
     pub frames: u32,
     /// The largest frame, in pixels.
     pub largest_frame: u64,
+    /// The sum of the frames' delays (Graphic Control Extensions), in milliseconds.
+    pub duration_ms: u64,
+    /// How many times the animation plays: 1 without a NETSCAPE2.0 loop extension, its
+    /// count + 1 with one (GIF counts the repeats), `None` for ever (a count of 0).
+    pub plays: Option<u32>,
 }
 
 /// Walk the blocks of a GIF. A truncated file or one with an unknown block ends the walk:
@@ -49,11 +54,37 @@ pub fn layout(b: &[u8]) -> Result<GifLayout> {
         canvas: (sw, sh),
         frames: 0,
         largest_frame: 0,
+        duration_ms: 0,
+        plays: Some(1),
     };
+    let mut looped = false;
     while let Some(&block) = b.get(i) {
         match block {
             0x3B => break,
-            0x21 => i = skip_sub_blocks(b, i + 2),
+            0x21 => {
+                match (b.get(i + 1), b.get(i + 2)) {
+                    // Graphic Control Extension: the delay of the next frame, in 1/100 s.
+                    (Some(0xF9), Some(4..)) => {
+                        layout.duration_ms += u64::from(le16(b, i + 4).unwrap_or(0)) * 10;
+                    }
+                    // Application Extension: the first NETSCAPE2.0 loop count counts, as
+                    // in browsers.
+                    (Some(0xFF), Some(11))
+                        if !looped
+                            && b.get(i + 3..i + 14) == Some(b"NETSCAPE2.0")
+                            && b.get(i + 14..i + 16) == Some(&[3, 1]) =>
+                    {
+                        looped = true;
+                        layout.plays = match le16(b, i + 16) {
+                            Some(0) => None,
+                            Some(n) => Some(n + 1),
+                            None => Some(1),
+                        };
+                    }
+                    _ => {}
+                }
+                i = skip_sub_blocks(b, i + 2);
+            }
             0x2C => {
                 let (Some(left), Some(top), Some(w), Some(h), Some(&flags)) = (
                     le16(b, i + 1),
@@ -118,6 +149,7 @@ mod tests {
     fn frames_must_fit_the_canvas() {
         let ok = layout(&gif((10, 10), &[(0, 0, 10, 10), (2, 2, 8, 8)])).unwrap();
         assert_eq!((ok.frames, ok.largest_frame), (2, 100));
+        assert_eq!((ok.duration_ms, ok.plays), (0, Some(1)));
         let e = layout(&gif((1, 1), &[(0, 0, 14500, 14500)])).unwrap_err();
         assert_eq!(e.status(), 422);
         assert!(e.to_string().contains("gif_frame_within_canvas"), "{e}");
@@ -135,5 +167,22 @@ mod tests {
         .unwrap();
         let l = layout(&b).unwrap();
         assert!(l.frames > 1, "{l:?}");
+    }
+
+    #[test]
+    fn delays_and_loop_count_are_read() {
+        let mut v = b"GIF89a\x04\0\x04\0\0\0\0".to_vec();
+        // NETSCAPE2.0, 2 repeats: 3 plays.
+        v.extend_from_slice(b"\x21\xFF\x0BNETSCAPE2.0\x03\x01\x02\0\0");
+        for delay in [7u8, 25] {
+            v.extend_from_slice(&[0x21, 0xF9, 4, 0, delay, 0, 0, 0]);
+            v.extend_from_slice(&[0x2C, 0, 0, 0, 0, 4, 0, 4, 0, 0, 2, 2, 0x4C, 0x01, 0]);
+        }
+        v.push(0x3B);
+        let l = layout(&v).unwrap();
+        assert_eq!((l.frames, l.duration_ms, l.plays), (2, 320, Some(3)));
+        let i = v.windows(3).position(|w| w == [3, 1, 2]).unwrap();
+        v[i + 2] = 0;
+        assert_eq!(layout(&v).unwrap().plays, None);
     }
 }

@@ -7,20 +7,25 @@
 //! CLI, the server and the benches all run the very same code.
 
 pub mod attention;
+mod avif;
 pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+mod heic;
+pub mod heif;
 mod gif_frames;
+mod webp_frames;
 pub mod jpeg_dc;
 pub mod jpeg_header;
+pub mod jxl;
 pub mod orientation;
 pub mod plan;
 pub mod resize;
 pub mod steps;
 pub mod timings;
 
-pub use decode::{probe, SourceFormat, SourceInfo};
+pub use decode::{probe, Animation, SourceFormat, SourceInfo};
 pub use encode::EncodeOptions;
 pub use geometry::{layout, Layout, Rect};
 pub use orientation::Orientation;

@@ -433,6 +433,7 @@ mod tests {
             complete: true,
             decoder_overhead: u64::from(stored.0) * 3,
             decode_px_bytes: if alpha { 4 } else { 3 },
+            animation: None,
         }
     }
 
