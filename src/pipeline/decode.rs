@@ -534,6 +534,38 @@ mod tests {
     }
 
     #[test]
+    fn detects_jxl_tiff_and_bmp_by_magic() {
+        let bmp = |dib: u8| {
+            let mut b = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0".to_vec();
+            b.extend_from_slice(&[dib, 0, 0, 0, 1, 0]);
+            b
+        };
+        let cases: [(&[u8], SourceFormat); 8] = [
+            (b"\xFF\x0A\xFA\x13", SourceFormat::Jxl),
+            (b"\0\0\0\x0CJXL \r\n\x87\n\0\0", SourceFormat::Jxl),
+            (b"II*\0\x08\0\0\0", SourceFormat::Tiff),
+            (b"MM\0*\0\0\0\x08", SourceFormat::Tiff),
+            (b"II+\0\x08\0\0\0", SourceFormat::Tiff),
+            (&bmp(40), SourceFormat::Bmp),
+            (&bmp(124), SourceFormat::Bmp),
+            (&bmp(12), SourceFormat::Bmp),
+        ];
+        for (bytes, format) in cases {
+            assert_eq!(SourceFormat::detect(bytes).unwrap(), format, "{bytes:x?}");
+        }
+        // Near misses: a JXL container box of another type, "BM" with no DIB header size
+        // of any BMP version, TIFF's magic with the wrong number.
+        for bad in [
+            &b"\0\0\0\x0CJXL \r\n\x87\x0B"[..],
+            &bmp(41),
+            b"BM\0\0",
+            b"II\x2A\x01",
+        ] {
+            assert_eq!(SourceFormat::detect(bad).unwrap_err().status(), 415);
+        }
+    }
+
+    #[test]
     fn shrink_keeps_at_least_the_needed_pixels() {
         assert_eq!(jpeg_shrink((6000.0, 4000.0), (400, 267)), 8);
         assert_eq!(jpeg_shrink((6000.0, 4000.0), (1000, 600)), 4);
