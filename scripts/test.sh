@@ -39,7 +39,7 @@ step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 if command -v dpkg-query >/dev/null; then
   need=()
   for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
-    chromium chromium-driver; do
+    chromium chromium-driver colord-data icc-profiles-free libgs-common; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -20,6 +20,15 @@ OP is one of:
                    RGB histogram, fully transparent pixels ignored (all pixels if none is
                    visible), ties to the lowest bin (R, then G, then B); OUT gets the mean
                    colour of that bin's pixels, rounded half up, as #rrggbb
+  icc-embed SPEC   IN saved as OUT (its extension picks JPEG quality 95, PNG or lossless WebP)
+                   with an ICC profile embedded: SPEC is PROFILE.icc (the RGB numbers kept and
+                   labelled with it), gray:PROFILE.icc (IN as grey), cmyk:PROFILE.icc (IN
+                   converted by LittleCMS from sRGB into that CMYK profile) or cmyk (Pillow's
+                   naive CMYK, no profile); Pillow writes CMYK JPEGs Adobe-inverted
+  icc-to-srgb -    LittleCMS (Pillow's ImageCms) converts IN from its embedded profile to
+                   sRGB (relative colorimetric intent, no black point compensation, as
+                   libvips imports), or Pillow's naive convert("RGB") without one; OUT is an
+                   RGB PNG
   attention W,H[;W,H...]
                    libvips' smartcrop(W, H, interesting=attention) of IN (pyvips), for each
                    size: OUT gets a JSON list of {"left", "top", "attention_x", "attention_y"},
@@ -130,6 +139,52 @@ def dominant(src):
     return "#" + "".join(f"{(v + n // 2) // n:02x}" for v in sums[best])
 
 
+def icc_embed(src, dst, spec):
+    import io
+
+    from PIL import ImageCms
+
+    im = Image.open(src).convert("RGB")
+    kind, _, path = spec.rpartition(":") if ":" in spec else ("", "", spec)
+    if spec == "cmyk":
+        kind, path = "cmyk", ""
+    icc = open(path, "rb").read() if path else None
+    if kind == "gray":
+        im = im.convert("L")
+    elif kind == "cmyk" and icc:
+        srgb = ImageCms.createProfile("sRGB")
+        cmyk = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        im = ImageCms.profileToProfile(im, srgb, cmyk, outputMode="CMYK")
+    elif kind == "cmyk":
+        im = im.convert("CMYK")
+    extra = {"icc_profile": icc} if icc else {}
+    if dst.endswith(".jpg"):
+        im.save(dst, "JPEG", quality=95, **extra)
+    elif dst.endswith(".webp"):
+        im.save(dst, "WEBP", lossless=True, **extra)
+    else:
+        im.save(dst, "PNG", **extra)
+
+
+def icc_to_srgb(src, dst):
+    import io
+
+    from PIL import ImageCms
+
+    im = Image.open(src)
+    icc = im.info.get("icc_profile")
+    if icc:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        srgb = ImageCms.createProfile("sRGB")
+        intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+        out = ImageCms.profileToProfile(
+            im, profile, srgb, renderingIntent=intent, outputMode="RGB"
+        )
+    else:
+        out = im.convert("RGB")
+    out.save(dst, "PNG")
+
+
 def write_text(dst, text):
     if dst == "-":
         print(text)
@@ -147,6 +202,10 @@ def main(op, src, dst, arg):
         return write_text(dst, json.dumps(compare(src, arg)))
     if op == "dominant":
         return write_text(dst, dominant(src))
+    if op == "icc-embed":
+        return icc_embed(src, dst, arg)
+    if op == "icc-to-srgb":
+        return icc_to_srgb(src, dst)
     im = Image.open(src)
     im.load()
     if op == "transpose":

@@ -5,8 +5,8 @@
 //! most of the work. Every other format goes through the `image` crate under `image::Limits`.
 //! Both paths produce 8-bit RGB or RGBA, the one working layout of the pipeline.
 
-use super::orientation::Orientation;
 use super::colour::{self, Profile};
+use super::orientation::Orientation;
 use super::{jpeg_header, Pixels};
 use crate::error::{Error, Result};
 use std::io::Cursor;

@@ -411,7 +411,55 @@ pub fn parse_head(bytes: &[u8]) -> Result<JpegHeader<'_>> {
     })
 }
 
+/// The identifier of an APP2 segment carrying (a chunk of) an ICC profile (ICC.1 B.4).
+const ICC_MARKER: &[u8] = b"ICC_PROFILE\0";
+
 impl JpegHeader<'_> {
+    /// The embedded ICC profile: the payloads of the APP2 `ICC_PROFILE` segments, joined in
+    /// the order of their sequence numbers (1 to the count every chunk repeats). `Ok(None)`
+    /// without one; `Err` (why, for the log) when the chunks disagree, one is missing or
+    /// repeated, or the whole would exceed `max_bytes`: such a profile is ignored, the image
+    /// is not.
+    pub fn icc_profile(&self, max_bytes: usize) -> std::result::Result<Option<Vec<u8>>, String> {
+        let chunks: Vec<(u8, u8, &[u8])> = self
+            .segments
+            .iter()
+            .filter(|s| s.marker == 0xE2 && s.data.starts_with(ICC_MARKER))
+            .map(|s| {
+                let rest = &s.data[ICC_MARKER.len()..];
+                match rest {
+                    [seq, count, data @ ..] => Ok((*seq, *count, data)),
+                    _ => Err("an ICC chunk without its sequence number and count".to_string()),
+                }
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let Some(&(_, count, _)) = chunks.first() else {
+            return Ok(None);
+        };
+        if count == 0 || chunks.len() != usize::from(count) {
+            return Err(format!(
+                "{} ICC chunks where the first says {count}",
+                chunks.len()
+            ));
+        }
+        let total: usize = chunks.iter().map(|c| c.2.len()).sum();
+        if total > max_bytes {
+            return Err(format!(
+                "ICC profile of {total} bytes (at most {max_bytes})"
+            ));
+        }
+        let mut profile = Vec::with_capacity(total);
+        for seq in 1..=count {
+            let mut with_seq = chunks.iter().filter(|c| c.0 == seq);
+            match (with_seq.next(), with_seq.next()) {
+                (Some(&(_, n, data)), None) if n == count => profile.extend_from_slice(data),
+                (None, _) => return Err(format!("ICC chunk {seq} of {count} is missing")),
+                _ => return Err(format!("ICC chunk {seq} is repeated or miscounted")),
+            }
+        }
+        Ok(Some(profile))
+    }
+
     /// Does libjpeg keep the whole image's coefficients (progressive, or one scan does not
     /// hold every component)?
     pub fn full_coefficient_buffer(&self) -> bool {
@@ -564,6 +612,49 @@ mod tests {
         let sos = b.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
         b[sos + 5] = 9;
         assert_eq!(parse(&b).unwrap_err().status(), 422);
+    }
+
+    /// An APP2 `ICC_PROFILE` segment: chunk `seq` of `count`.
+    fn icc_chunk(seq: u8, count: u8, data: &[u8]) -> Vec<u8> {
+        let len = 2 + ICC_MARKER.len() + 2 + data.len();
+        let mut v = vec![0xFF, 0xE2, (len >> 8) as u8, len as u8];
+        v.extend_from_slice(ICC_MARKER);
+        v.extend_from_slice(&[seq, count]);
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn icc_of(chunks: &[Vec<u8>], max: usize) -> std::result::Result<Option<Vec<u8>>, String> {
+        parse(&minimal(&chunks.concat())).unwrap().icc_profile(max)
+    }
+
+    #[test]
+    fn icc_chunks_are_joined_in_sequence_order() {
+        assert_eq!(icc_of(&[], 100), Ok(None));
+        let one = [icc_chunk(1, 1, b"whole")];
+        assert_eq!(icc_of(&one, 100), Ok(Some(b"whole".to_vec())));
+        // Stored out of order: joined by sequence number.
+        let three = [
+            icc_chunk(2, 3, b"BB"),
+            icc_chunk(1, 3, b"A"),
+            icc_chunk(3, 3, b"CCC"),
+        ];
+        assert_eq!(icc_of(&three, 100), Ok(Some(b"ABBCCC".to_vec())));
+        assert!(icc_of(&three, 5).is_err(), "over the size cap");
+        for broken in [
+            vec![icc_chunk(1, 2, b"A")],                        // one missing
+            vec![icc_chunk(1, 2, b"A"), icc_chunk(1, 2, b"A")], // repeated, 2 missing
+            vec![icc_chunk(1, 2, b"A"), icc_chunk(2, 3, b"B")], // counts disagree
+            vec![icc_chunk(0, 1, b"A")],                        // sequence 0
+            vec![icc_chunk(1, 0, b"A")],                        // count 0
+            vec![icc_chunk(1, 2, b"A"), icc_chunk(3, 2, b"B")], // out of range
+            vec![vec![
+                0xFF, 0xE2, 0, 14, b'I', b'C', b'C', b'_', b'P', b'R', b'O', b'F', b'I', b'L',
+                b'E', 0,
+            ]],
+        ] {
+            assert!(icc_of(&broken, 100).is_err(), "{broken:?}");
+        }
     }
 
     #[test]

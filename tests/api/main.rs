@@ -6,6 +6,7 @@ mod backend;
 mod browser;
 mod claims;
 mod cli;
+mod colour;
 mod errors;
 mod fault;
 mod gallery;

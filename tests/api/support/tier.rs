@@ -31,6 +31,9 @@ pub enum Tier {
     /// The same Python with pyvips (and the libvips of pyvips-binary): libvips' attention
     /// crop, the reference of `gravity=auto` (tests/api/attention.rs).
     Pyvips,
+    /// Debian's ICC profiles (`colord-data`, `icc-profiles-free`, `libgs-common`): the
+    /// profiles the colour tests embed (tests/api/colour.rs).
+    IccProfiles,
 }
 
 impl Tier {
@@ -46,6 +49,9 @@ impl Tier {
             Tier::Avifdec => "needs avifdec (libavif-bin): run scripts/test.sh",
             Tier::Pillow => "needs Python with Pillow: run scripts/test.sh",
             Tier::Pyvips => "needs Python with pyvips: run scripts/test.sh",
+            Tier::IccProfiles => {
+                "needs colord-data, icc-profiles-free and libgs-common: run scripts/test.sh"
+            }
         }
     }
 
@@ -63,6 +69,14 @@ impl Tier {
             Tier::Avifdec => not_on_path(&["avifdec"]),
             Tier::Pillow => python_lacks("PIL"),
             Tier::Pyvips => python_lacks("pyvips"),
+            Tier::IccProfiles => [
+                "/usr/share/color/icc/colord/ProPhotoRGB.icc",
+                "/usr/share/color/icc/Gray.icc",
+                "/usr/share/color/icc/ghostscript/default_cmyk.icc",
+            ]
+            .into_iter()
+            .find(|p| !std::path::Path::new(p).is_file())
+            .map(|p| format!("no {p}")),
         }
     }
 }
