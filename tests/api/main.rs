@@ -10,6 +10,7 @@ mod colour;
 mod errors;
 mod fault;
 mod gallery;
+mod heif;
 mod hostile;
 mod http_semantics;
 mod inputs;
