@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_OUTPUT_PIXELS: u64 = 25_000_000;
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 << 20;
 pub const DEFAULT_MEMORY_BUDGET_MIB: u64 = 768;
 pub const DEFAULT_MAX_AVIF_PIXELS: u64 = 4_000_000;
+pub const DEFAULT_MAX_FRAMES: u32 = 300;
+pub const DEFAULT_MAX_ANIMATION_PIXELS: u64 = 300_000_000;
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
@@ -107,6 +109,16 @@ pub struct Config {
     /// Largest AVIF output in pixels (AVIF encoding costs about 1 us per pixel).
     #[arg(long, env = "IMGFN_MAX_AVIF_PIXELS", default_value_t = DEFAULT_MAX_AVIF_PIXELS)]
     pub max_avif_pixels: u64,
+
+    /// Most frames of an animation that stays animated; more is a 422 (or its first frame
+    /// with `anim=0`). Checked from the header, before decoding.
+    #[arg(long, env = "IMGFN_MAX_FRAMES", default_value_t = DEFAULT_MAX_FRAMES)]
+    pub max_frames: u32,
+
+    /// Most pixels an animation may decode over all its frames (each composed on the whole
+    /// canvas); more is a 422 (or its first frame with `anim=0`).
+    #[arg(long, env = "IMGFN_MAX_ANIMATION_PIXELS", default_value_t = DEFAULT_MAX_ANIMATION_PIXELS)]
+    pub max_animation_pixels: u64,
 
     /// How long a request may wait for the pixel budget before a 503 with Retry-After.
     #[arg(long, env = "IMGFN_QUEUE_TIMEOUT_MS", default_value_t = DEFAULT_QUEUE_TIMEOUT_MS)]
@@ -269,6 +281,8 @@ impl Config {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             memory_budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
             max_avif_pixels: DEFAULT_MAX_AVIF_PIXELS,
+            max_frames: DEFAULT_MAX_FRAMES,
+            max_animation_pixels: DEFAULT_MAX_ANIMATION_PIXELS,
             allowed_backgrounds: Vec::new(),
             public_url: None,
             gallery_link_secs: DEFAULT_GALLERY_LINK_SECS,
@@ -312,6 +326,8 @@ impl Config {
                 max_output_pixels: self.max_output_pixels,
                 max_output_bytes: self.max_output_bytes,
                 max_avif_pixels: self.max_avif_pixels,
+                max_frames: self.max_frames,
+                max_animation_pixels: self.max_animation_pixels,
                 max_render_bytes: self.memory_budget_mib << 20,
             },
             encode: EncodeOptions {

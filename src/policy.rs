@@ -625,7 +625,7 @@ mod tests {
             avif: true,
             webp: true,
         };
-        assert_eq!(p.mask(chrome).choose(false), OutputFormat::Webp);
+        assert_eq!(p.mask(chrome).choose(false, false), OutputFormat::Webp);
         assert_eq!(p.check_output(OutputFormat::Png).unwrap_err().status(), 400);
         assert!(p.check_output(OutputFormat::Jpeg).is_ok());
         assert!(Policy::default().check_output(OutputFormat::Gif).is_ok());

@@ -16,6 +16,10 @@ OP is one of:
                    RGBA image of at most 100x100): OUT gets the hash, base64 without padding
   compare B.png    Pillow's ImageChops.difference of IN and B.png (RGB): OUT gets a JSON
                    {"mean", "max"} of the absolute differences over all pixels and channels
+  animation SOURCE -  (OUT "-") IN, an animation imgfn made from SOURCE, as Pillow reads it:
+                   JSON {"format", "frames", "durations" (ms per frame), "loop" (GIF: repeats,
+                   WebP: plays, 0 for ever, null without), "diffs"}: each frame's mean absolute
+                   difference from SOURCE's frame composed by Pillow and resized by its LANCZOS
   dominant -       the dominant colour of IN: the most frequent bin of a 16-levels-per-channel
                    RGB histogram, fully transparent pixels ignored (all pixels if none is
                    visible), ties to the lowest bin (R, then G, then B); OUT gets the mean
@@ -185,6 +189,32 @@ def icc_to_srgb(src, dst):
     out.save(dst, "PNG")
 
 
+def animation(src, source):
+    """SRC (an animation imgfn made from SOURCE): its frames, per-frame durations and loop
+    count as Pillow reads them, and each frame's mean absolute difference (0-255, over RGBA
+    composed on grey) from SOURCE's same frame, composed by Pillow and resized by its LANCZOS
+    to SRC's size."""
+    out, ref = Image.open(src), Image.open(source)
+    frames, durations, diffs = getattr(out, "n_frames", 1), [], []
+    grey = Image.new("RGBA", out.size, (128, 128, 128, 255))
+    for k in range(frames):
+        out.seek(k)
+        out.load()
+        durations.append(out.info.get("duration"))
+        ref.seek(min(k, getattr(ref, "n_frames", 1) - 1))
+        ref.load()
+        want = ref.convert("RGBA").resize(out.size, Image.Resampling.LANCZOS)
+        got = out.convert("RGBA")
+        a = Image.alpha_composite(grey, got).convert("RGB")
+        b = Image.alpha_composite(grey, want).convert("RGB")
+        diff = ImageChops.difference(a, b)
+        hist = diff.histogram()
+        total = sum(i % 256 * n for i, n in enumerate(hist))
+        diffs.append(total / (3 * out.size[0] * out.size[1]))
+    loop = out.info.get("loop")
+    return {"format": out.format, "frames": frames, "durations": durations, "loop": loop, "diffs": diffs}
+
+
 def write_text(dst, text):
     if dst == "-":
         print(text)
@@ -200,6 +230,8 @@ def main(op, src, dst, arg):
         return write_text(dst, thumbhash_of(src))
     if op == "compare":
         return write_text(dst, json.dumps(compare(src, arg)))
+    if op == "animation":
+        return write_text(dst, json.dumps(animation(src, arg)))
     if op == "dominant":
         return write_text(dst, dominant(src))
     if op == "icc-embed":

@@ -25,6 +25,8 @@ fuzz_target!(|data: &[u8]| {
             max_output_pixels: 65_536,
             max_output_bytes: 1 << 20,
             max_avif_pixels: 65_536,
+            max_frames: 32,
+            max_animation_pixels: 4_000_000,
             // What the fuzzer's own RSS limit (2 GiB) leaves room for.
             max_render_bytes: 512 << 20,
         },

@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn negotiation_follows_accept() {
-        let negotiate = |h: Option<&str>, alpha| Accepted::from_header(h).choose(alpha);
+        let negotiate = |h: Option<&str>, alpha| Accepted::from_header(h).choose(alpha, false);
         let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
         let safari_old = "image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5";
         assert_eq!(negotiate(Some(chrome), false), OutputFormat::Avif);
@@ -263,6 +263,11 @@ mod tests {
             OutputFormat::Webp
         );
         assert_eq!(negotiate(Some("IMAGE/AVIF"), false), OutputFormat::Avif);
+        // An animation keeps its motion: never AVIF (no animated AVIF encoder), else GIF.
+        let animated = |h: Option<&str>| Accepted::from_header(h).choose(true, true);
+        assert_eq!(animated(Some(chrome)), OutputFormat::Webp);
+        assert_eq!(animated(Some("image/avif")), OutputFormat::Gif);
+        assert_eq!(animated(None), OutputFormat::Gif);
     }
 
     #[test]
@@ -487,6 +492,20 @@ mod tests {
             })
     }
 
+    fn anim() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("1", false),
+            ("true", false),
+            ("0", true),
+            ("false", true),
+        ])
+        .prop_map(|(text, still)| {
+            let mut p = ImageRequest::default();
+            p.transform.still = still;
+            (format!("anim={text}"), p)
+        })
+    }
+
     fn download() -> impl Strategy<Value = Pair> {
         prop::sample::select(vec![
             ("1", true),
@@ -603,6 +622,7 @@ mod tests {
             ("q=101", "q"),
             ("bg=fff", "bg"),
             ("download=2", "download"),
+            ("anim=2", "anim"),
             ("rot=45", "rot"),
             ("rot=-90", "rot"),
             ("flip=x", "flip"),
@@ -628,6 +648,7 @@ mod tests {
         t.blur = t.blur.or(u.blur);
         t.sharpen = t.sharpen.or(u.sharpen);
         t.crop = t.crop.or(u.crop);
+        t.still |= u.still;
         if into.output == Output::Original {
             into.output = p.output;
         }
@@ -659,10 +680,11 @@ mod tests {
             prop::option::weighted(0.2, sigma("blur", 3, 1000)),
             prop::option::weighted(0.2, sigma("sharpen", 3, 100)),
             prop::option::weighted(0.2, crop()),
+            prop::option::weighted(0.2, anim()),
         );
         let pairs = (fields, effects)
-            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh, cr))| {
-                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh, cr]
+            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh, cr, an))| {
+                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh, cr, an]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<Pair>>()
@@ -737,10 +759,12 @@ mod tests {
                         })
                         .collect();
                     prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", canonical);
-                    // `download=0` is the default: the canonical form leaves it out.
+                    // `download=0` and `anim=1` are the defaults: the canonical form leaves
+                    // them out.
+                    let defaults = ["download=0", "download=false", "anim=1", "anim=true"];
                     let changing = q
                         .split('&')
-                        .filter(|s| !s.is_empty() && !matches!(*s, "download=0" | "download=false"))
+                        .filter(|s| !s.is_empty() && !defaults.contains(s))
                         .count();
                     prop_assert_eq!(order.len(), changing);
                     let untouched = ImageRequest { download: false, ..p.clone() };

@@ -133,12 +133,12 @@ pub enum FormatChoice {
 
 impl FormatChoice {
     /// The output format, once the source's header says what it is (`source` is the format
-    /// it is re-encoded in) and whether it has alpha.
-    pub fn resolve(self, source: OutputFormat, has_alpha: bool) -> OutputFormat {
+    /// it is re-encoded in), whether it has alpha and whether it stays animated.
+    pub fn resolve(self, source: OutputFormat, has_alpha: bool, animated: bool) -> OutputFormat {
         match self {
             FormatChoice::Source => source,
             FormatChoice::Exact(f) => f,
-            FormatChoice::Auto(accepted) => accepted.choose(has_alpha),
+            FormatChoice::Auto(accepted) => accepted.choose(has_alpha, animated),
         }
     }
 
@@ -181,9 +181,16 @@ impl Accepted {
         }
     }
 
-    /// `fmt=auto`: AVIF if accepted, else WebP, else PNG for images with alpha, else JPEG.
-    pub fn choose(self, has_alpha: bool) -> OutputFormat {
-        if self.avif {
+    /// `fmt=auto`: AVIF if accepted, else WebP, else PNG for images with alpha, else JPEG;
+    /// an animation keeps its motion: WebP if accepted, else GIF.
+    pub fn choose(self, has_alpha: bool, animated: bool) -> OutputFormat {
+        if animated {
+            if self.webp {
+                OutputFormat::Webp
+            } else {
+                OutputFormat::Gif
+            }
+        } else if self.avif {
             OutputFormat::Avif
         } else if self.webp {
             OutputFormat::Webp

@@ -32,8 +32,12 @@ pub struct Transform {
     pub flip: Option<Flip>,
     pub blur: Option<Sigma>,
     pub sharpen: Option<Sigma>,
+    /// `lin=1`: resize in linear light.
+    pub linear: bool,
     pub crop: Option<Crop>,
     pub trim: Option<Trim>,
+    /// `anim=0`: an animation's first frame only.
+    pub still: bool,
 }
 
 /// How a parameter's value is read and written by the policy: one optional field.
@@ -207,7 +211,7 @@ pub static TABLE: &[Param] = &[
         accepts: "one of jpeg, jpg, png, webp, avif, gif, auto, json, thumbhash",
         doc: "Output format; default: the original's own. `auto`: AVIF if `Accept` lists \
               `image/avif`, else WebP if it lists `image/webp`, else JPEG (PNG when the image \
-              has alpha), with `Vary: Accept`. `json`: the original's metadata instead of pixels. \
+              has alpha); for an animation WebP if accepted, else GIF; with `Vary: Accept`. `json`: the original's metadata instead of pixels. \
               `thumbhash`: the original's ThumbHash placeholder alone.",
         cost: Cost::Format,
         parse: |r, v| {
@@ -317,6 +321,33 @@ pub static TABLE: &[Param] = &[
             Ok(())
         },
         show: |r| r.transform.sharpen.map(Sigma::canonical),
+    },
+    Param {
+        name: "lin",
+        accepts: "1 or 0",
+        doc: "`1`: resize in linear light (16-bit intermediates), so that fine bright detail on \
+              dark ground (stars, lit windows, text) keeps its brightness; default off \
+              (resized in sRGB like most image services).",
+        cost: Cost::Choice,
+        parse: |r, v| {
+            r.transform.linear = parse_flag("lin", v)?;
+            Ok(())
+        },
+        show: |r| r.transform.linear.then(|| "1".to_string()),
+    },
+    Param {
+        name: "anim",
+        accepts: "1 or 0",
+        doc: "`0`: an animated GIF or WebP gives its first frame only (also under the frame \
+              limits). By default an animation asked for as GIF, WebP or `auto` stays animated, \
+              every frame resized alike, delays and loop count kept; AVIF, JPEG and PNG outputs \
+              are its first frame.",
+        cost: Cost::Choice,
+        parse: |r, v| {
+            r.transform.still = !parse_flag("anim", v)?;
+            Ok(())
+        },
+        show: |r| r.transform.still.then(|| "0".to_string()),
     },
     Param {
         name: "download",

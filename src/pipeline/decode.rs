@@ -189,6 +189,12 @@ impl SourceInfo {
         self.orientation.display_size(self.stored)
     }
 
+    /// Whether a render of `transform` keeps the motion (an animation, without `anim=0`),
+    /// if its output format can.
+    pub fn animated(&self, transform: &crate::params::Transform) -> bool {
+        self.animation.is_some() && !transform.still
+    }
+
     pub fn stored_pixels(&self) -> u64 {
         u64::from(self.stored.0) * u64::from(self.stored.1)
     }
@@ -252,7 +258,7 @@ fn probe_jpeg(bytes: &[u8]) -> Result<SourceInfo> {
     })
 }
 
-fn image_error(e: image::ImageError) -> Error {
+pub(crate) fn image_error(e: image::ImageError) -> Error {
     use image::ImageError as E;
     match e {
         E::Limits(l) => Error::limit(

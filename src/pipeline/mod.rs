@@ -6,6 +6,7 @@
 //! about HTTP, async or storage; `render` is a plain function of bytes and params, so the
 //! CLI, the server and the benches all run the very same code.
 
+pub mod animation;
 pub mod attention;
 mod avif;
 pub mod colour;
@@ -79,6 +80,11 @@ pub struct Limits {
     /// Largest AVIF output in pixels: AVIF encoding costs about a microsecond per pixel on
     /// one core even at the fastest useful speed. Default 4 MP.
     pub max_avif_pixels: u64,
+    /// Most frames of an animation rendered animated. Default 300.
+    pub max_frames: u32,
+    /// Most pixels decoded over all the frames of an animation rendered animated. Default
+    /// 300 MP.
+    pub max_animation_pixels: u64,
     /// Most memory one render may need (decode, resize and encode together, estimated from
     /// the header and the plan before any work). Default 768 MiB, the default budget.
     pub max_render_bytes: u64,
@@ -92,6 +98,8 @@ impl Default for Limits {
             max_output_pixels: 25_000_000,
             max_output_bytes: 32 << 20,
             max_avif_pixels: 4_000_000,
+            max_frames: 300,
+            max_animation_pixels: 300_000_000,
             max_render_bytes: 768 << 20,
         }
     }
@@ -123,6 +131,33 @@ impl Limits {
                 format!(
                     "the output would be {w}x{h}; at most {} megapixels are allowed",
                     self.max_output_pixels / 1_000_000
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuse an animation with more frames, or more pixels over all its frames, than an
+    /// animated render may decode (from the header, before any decoding).
+    pub fn check_animation(&self, animation: &Animation, canvas: (u32, u32)) -> Result<()> {
+        let still = "ask for its first frame with anim=0";
+        if animation.frames > self.max_frames {
+            return Err(Error::limit(
+                "max_frames",
+                format!(
+                    "the animation has {} frames; at most {} are allowed ({still})",
+                    animation.frames, self.max_frames
+                ),
+            ));
+        }
+        let pixels = animation.pixels(canvas);
+        if pixels > self.max_animation_pixels {
+            return Err(Error::limit(
+                "max_animation_pixels",
+                format!(
+                    "the animation's frames add up to {} megapixels; at most {} are allowed ({still})",
+                    pixels / 1_000_000,
+                    self.max_animation_pixels / 1_000_000
                 ),
             ));
         }
@@ -226,6 +261,17 @@ pub fn run(
 ) -> Result<Rendered> {
     let limits = &settings.limits;
     let mut timings = Timings::default();
+    if plan.frames.is_some() {
+        let (bytes, (width, height)) =
+            animation::run(bytes, info, plan, settings, resizer, &mut timings)?;
+        return Ok(Rendered {
+            bytes,
+            format: plan.format,
+            width,
+            height,
+            timings,
+        });
+    }
     let decode = |shrink| decode::decode_with(bytes, info, shrink, !settings.force_libjpeg);
     let px = timings.time(timings::DECODE, || decode(plan.shrink))?;
     // `trim` and `gravity=auto` finish the plan from the pixels (the plan is only cloned
@@ -274,6 +320,9 @@ pub fn metadata_json(info: &SourceInfo, source_bytes: usize) -> serde_json::Valu
         "bytes": source_bytes,
         "has_alpha": info.has_alpha,
         "orientation": info.orientation.exif(),
+        // An animation's frames and their delays added up (a still is one frame).
+        "frames": info.animation.map_or(1, |a| a.frames),
+        "duration_ms": info.animation.map_or(0, |a| a.duration_ms),
     })
 }
 

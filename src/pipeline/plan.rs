@@ -22,6 +22,8 @@ pub struct Plan {
     pub orientation: Orientation,
     /// The resized size, in stored orientation.
     pub size: (u32, u32),
+    /// Resize in linear light (`lin=1`).
+    pub linear: bool,
     /// Effects on the resized pixels (blur, sharpen, ...), in order, before they are oriented.
     pub effects: Vec<Step>,
     /// The output size; larger than the oriented `size` only for `fit=pad`, which places the
@@ -39,6 +41,9 @@ pub struct Plan {
     /// What the plan still has to learn from the decoded pixels (`trim`, `gravity=auto`),
     /// before its steps run: see [`Plan::see`].
     pub look: Option<Box<Look>>,
+    /// The frames of an animation, when the output stays animated (GIF or WebP asked for,
+    /// no `anim=0`): every frame runs the same steps (`animation::run`).
+    pub frames: Option<u32>,
 }
 
 /// The part of a plan that depends on the pixels: where the border ends (`trim`) and where
@@ -66,6 +71,11 @@ struct Known {
 
 /// What the timings call `gravity=auto`'s search.
 pub const ATTENTION: &str = "attention";
+
+/// Bytes per output pixel libwebp's animation encoder keeps besides the frame it is given
+/// (previous and current canvases, and the candidate sub-frames it encodes to keep the
+/// smallest), generously; the GIF encoder's per-frame quantiser needs less.
+const ANIMATED_ENCODER_PX_BYTES: u64 = 40;
 
 /// Scratch for `gravity=auto`'s measurement (a small downscale, whatever the image).
 const ATTENTION_SCRATCH: u64 = 1 << 20;
@@ -130,6 +140,7 @@ impl Plan {
             stored: self.stored,
             shrink: self.shrink,
             size: self.size,
+            linear: self.linear,
         })];
         steps.extend(self.effects.iter().cloned());
         if self.orientation != Orientation::identity() {
@@ -169,8 +180,15 @@ impl Plan {
         } else {
             0
         };
+        // An animation also holds the composed canvases (libwebp's decoder keeps two) beside
+        // the frame being decoded, the animated encoder's canvases and candidates, and the
+        // encoded frames so far.
+        let animation = self.frames.map_or(0, |frames| {
+            pixels(self.stored) * 8 + out * ANIMATED_ENCODER_PX_BYTES + u64::from(frames) * out * 2
+        });
         info.decode_bytes(decode_shrink)
             + look
+            + animation
             + self.steps().iter().map(Step::scratch_bytes).sum::<u64>()
             // The images in flight: the resized one, and one output-sized copy at a time
             // (each step after the resize drops its input as it returns).
@@ -254,12 +272,20 @@ fn prepare_from(
             base,
         })
     });
+    // An animation asked for as GIF or WebP stays animated, within the frame limits.
+    let animation = info
+        .animation
+        .filter(|_| !transform.still && matches!(format, OutputFormat::Gif | OutputFormat::Webp));
+    if let Some(animation) = &animation {
+        limits.check_animation(animation, info.stored)?;
+    }
     let mut plan = Plan {
         stored: info.stored,
         region,
         shrink,
         orientation,
         size,
+        linear: transform.linear,
         effects: EFFECTS
             .iter()
             .filter_map(|plan| plan(transform, size))
@@ -273,6 +299,7 @@ fn prepare_from(
         quality: transform.quality_for(format),
         memory: 0,
         look,
+        frames: animation.map(|a| a.frames),
     };
     plan.memory = plan.weigh(info);
     if untrimmed {

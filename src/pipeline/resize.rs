@@ -63,6 +63,78 @@ pub fn resize(resizer: &mut Resizer, src: Pixels, crop: Rect, size: (u32, u32)) 
     convolve(resizer, &src, crop, size, FilterType::Lanczos3)
 }
 
+/// [`resize`] in linear light: the sRGB values are mapped to 16-bit linear ones
+/// (`fast_image_resize`'s sRGB mapper), resized, and mapped back, so that averaging adds
+/// light rather than sRGB numbers (a thin bright line on black stays as bright overall).
+/// Alpha is not mapped; RGBA is premultiplied as in [`resize`].
+pub fn resize_linear(
+    resizer: &mut Resizer,
+    src: Pixels,
+    crop: Rect,
+    size: (u32, u32),
+) -> Result<Pixels> {
+    let whole = crop.x == 0.0
+        && crop.y == 0.0
+        && crop.w == f64::from(src.width)
+        && crop.h == f64::from(src.height);
+    if whole && size == (src.width, src.height) {
+        return Ok(src);
+    }
+    let mapping = |e: fast_image_resize::MappingError| Error::Internal(format!("sRGB map: {e}"));
+    let (t8, t16) = if src.alpha {
+        (PixelType::U8x4, PixelType::U16x4)
+    } else {
+        (PixelType::U8x3, PixelType::U16x3)
+    };
+    let mapper = fast_image_resize::create_srgb_mapper();
+    let view = ImageRef::new(src.width, src.height, &src.buf, t8)
+        .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
+    let mut linear = Image::new(src.width, src.height, t16);
+    mapper.forward_map(&view, &mut linear).map_err(mapping)?;
+    let alpha = src.alpha;
+    drop(src);
+    let linear = match preshrink(crop, size) {
+        Some(mid) => {
+            let shrunk = convolve_image(resizer, &linear, crop, mid, FilterType::Box)?;
+            drop(linear);
+            let whole = Rect {
+                x: 0.0,
+                y: 0.0,
+                w: f64::from(mid.0),
+                h: f64::from(mid.1),
+            };
+            convolve_image(resizer, &shrunk, whole, size, FilterType::Lanczos3)?
+        }
+        None => convolve_image(resizer, &linear, crop, size, FilterType::Lanczos3)?,
+    };
+    let mut out = Image::new(size.0, size.1, t8);
+    mapper.backward_map(&linear, &mut out).map_err(mapping)?;
+    Ok(Pixels {
+        buf: out.into_vec(),
+        width: size.0,
+        height: size.1,
+        alpha,
+    })
+}
+
+/// One convolution pass over an image of any pixel type (the 16-bit linear ones).
+fn convolve_image(
+    resizer: &mut Resizer,
+    src: &Image<'_>,
+    crop: Rect,
+    size: (u32, u32),
+    filter: FilterType,
+) -> Result<Image<'static>> {
+    let mut dst = Image::new(size.0, size.1, src.pixel_type());
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(filter))
+        .crop(crop.x, crop.y, crop.w, crop.h);
+    resizer
+        .resize(src, &mut dst, &options)
+        .map_err(|e| Error::Internal(format!("resize: {e}")))?;
+    Ok(dst)
+}
+
 /// One convolution pass of `crop` of `src` to `size` with `filter`.
 fn convolve(
     resizer: &mut Resizer,
@@ -95,6 +167,48 @@ mod tests {
 
     fn rgb(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Pixels {
         Pixels::rgb_from_fn(width, height, f)
+    }
+
+    #[test]
+    fn linear_light_keeps_bright_lines_bright() {
+        // One-pixel white lines on black, every fourth column, halved: in sRGB numbers the
+        // average is 255/4 (too dark: 64), in light it is a quarter of white's (sRGB 137).
+        let src = rgb(64, 8, |x, _| if x % 4 == 0 { [255; 3] } else { [0; 3] });
+        let whole = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 64.0,
+            h: 8.0,
+        };
+        let mut resizer = Resizer::new();
+        let plain = resize(&mut resizer, src.clone(), whole, (16, 2)).unwrap();
+        let linear = resize_linear(&mut resizer, src, whole, (16, 2)).unwrap();
+        let mean =
+            |p: &Pixels| p.buf.iter().map(|&v| f64::from(v)).sum::<f64>() / p.buf.len() as f64;
+        assert!((mean(&plain) - 64.0).abs() < 4.0, "{}", mean(&plain));
+        assert!((mean(&linear) - 137.0).abs() < 6.0, "{}", mean(&linear));
+        // Flat colour stays the same colour, alpha too.
+        let flat = Pixels {
+            buf: [200u8, 100, 50, 180].repeat(40 * 40),
+            width: 40,
+            height: 40,
+            alpha: true,
+        };
+        let crop = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 40.0,
+            h: 40.0,
+        };
+        let out = resize_linear(&mut resizer, flat, crop, (7, 7)).unwrap();
+        for px in out.buf.chunks_exact(4) {
+            assert!(
+                px.iter()
+                    .zip([200u8, 100, 50, 180])
+                    .all(|(a, b)| a.abs_diff(b) <= 1),
+                "{px:?}"
+            );
+        }
     }
 
     #[test]

@@ -328,7 +328,7 @@ async fn render_rendition(
     let (source, fetch) = fetch_source(state, key, version).await?;
     // Header only: what the whole render will cost, before admitting it.
     let info = pipeline::probe(&source.bytes)?;
-    let format = choice.resolve(info.output(), info.has_alpha);
+    let format = choice.resolve(info.output(), info.has_alpha, info.animated(transform));
     state.policy.check_output(format)?;
     let job = pipeline::prepare(&info, transform, format, &state.settings.limits)?;
     let admission = state.admit(job.memory).await?;

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over `testdata/`, driven over HTTP, responses decoded.
 //! One test binary (see support.rs for the harness).
 
+mod animation;
 mod attention;
 mod backend;
 mod browser;

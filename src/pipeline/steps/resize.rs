@@ -16,6 +16,8 @@ pub struct Resize {
     /// DCT scale denominator the source is decoded at (1 unless JPEG).
     pub shrink: u32,
     pub size: (u32, u32),
+    /// In linear light, through 16-bit intermediates (`lin=1`).
+    pub linear: bool,
 }
 
 impl Resize {
@@ -34,12 +36,28 @@ impl Resize {
             w: (r.w * sx).min(f64::from(px.width)),
             h: (r.h * sy).min(f64::from(px.height)),
         };
-        resize::resize(cx.resizer, px, crop, self.size)
+        if self.linear {
+            resize::resize_linear(cx.resizer, px, crop, self.size)
+        } else {
+            resize::resize(cx.resizer, px, crop, self.size)
+        }
     }
 
     /// The resizer's intermediate (output width by the decoded crop height) and, for a large
-    /// reduction, the box-filtered image Lanczos3 starts from.
+    /// reduction, the box-filtered image Lanczos3 starts from; in linear light all of it at
+    /// 16 bits, plus the 16-bit copy of the decoded image and of the output.
     pub fn scratch_bytes(&self) -> u64 {
+        let scratch = self.scratch_bytes_8bit();
+        if !self.linear {
+            return scratch;
+        }
+        let shrink = u64::from(self.shrink.max(1));
+        let decoded = (u64::from(self.stored.0).div_ceil(shrink))
+            * (u64::from(self.stored.1).div_ceil(shrink));
+        scratch * 2 + decoded * 8 + pixels(self.size) * 8
+    }
+
+    fn scratch_bytes_8bit(&self) -> u64 {
         let shrink = f64::from(self.shrink);
         let crop_h = (self.region.h / shrink).ceil() as u64 + 1;
         let decoded_crop = Rect {
