@@ -58,5 +58,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let params = request.transform;
     let mut resizer = fast_image_resize::Resizer::new();
-    let _ = pipeline::render(data, &info, &params, OutputFormat::Png, &settings, &mut resizer);
+    // Animations stay animated as WebP or GIF (every frame through the plan, the animated
+    // encoders); stills and the rest go to PNG.
+    let format = match (info.animation.is_some(), data.len() % 3) {
+        (true, 0) => OutputFormat::Webp,
+        (true, 1) => OutputFormat::Gif,
+        _ => OutputFormat::Png,
+    };
+    let _ = pipeline::render(data, &info, &params, format, &settings, &mut resizer);
 });
