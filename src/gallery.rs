@@ -136,14 +136,27 @@ pub fn link_expiry(now: u64, secs: u64) -> u64 {
     (now / step + 2) * step
 }
 
-/// Whether a listed key names an image by its extension (uploads always carry one).
+/// Whether a listed key names an image this build decodes, by its extension (uploads always
+/// carry one): HEIC and HEIF only with the `heic` feature.
 pub fn looks_like_image(key: &Key) -> bool {
     let name = key.as_str().rsplit('/').next().unwrap_or("");
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     matches!(
         ext.as_deref(),
-        Some("jpg" | "jpeg" | "jpe" | "png" | "gif" | "webp")
-    )
+        Some(
+            "jpg"
+                | "jpeg"
+                | "jpe"
+                | "png"
+                | "gif"
+                | "webp"
+                | "avif"
+                | "jxl"
+                | "tif"
+                | "tiff"
+                | "bmp"
+        )
+    ) || (cfg!(feature = "heic") && matches!(ext.as_deref(), Some("heic" | "heif")))
 }
 
 pub fn encode_cursor(cursor: &str) -> String {
@@ -303,6 +316,10 @@ mod tests {
     fn only_images_are_listed() {
         let k = |s: &str| Key::parse(s).unwrap();
         assert!(looks_like_image(&k("a/b.JPG")) && looks_like_image(&k("x.webp")));
+        for new in ["a.avif", "a.jxl", "scan.TIF", "scan.tiff", "a.bmp"] {
+            assert!(looks_like_image(&k(new)), "{new}");
+        }
+        assert_eq!(looks_like_image(&k("iphone.HEIC")), cfg!(feature = "heic"));
         assert!(!looks_like_image(&k("notes.txt")) && !looks_like_image(&k("a.jpg/README")));
     }
 

@@ -72,30 +72,52 @@ impl UploadToken {
     }
 }
 
-/// Image types that may be uploaded: exactly the formats imgfn decodes.
+/// Image types that may be uploaded: exactly the formats this build of imgfn decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageType {
     Jpeg,
     Png,
     Webp,
     Gif,
+    Avif,
+    Heic,
+    Heif,
+    Jxl,
+    Tiff,
+    Bmp,
 }
 
 impl ImageType {
-    pub const ALL: [ImageType; 4] = [
+    pub const ALL: [ImageType; 10] = [
         ImageType::Jpeg,
         ImageType::Png,
         ImageType::Webp,
         ImageType::Gif,
+        ImageType::Avif,
+        ImageType::Heic,
+        ImageType::Heif,
+        ImageType::Jxl,
+        ImageType::Tiff,
+        ImageType::Bmp,
     ];
 
+    /// Whether this build decodes the type: HEIC and HEIF need the `heic` feature (libheif).
+    pub fn decodable(self) -> bool {
+        match self {
+            ImageType::Heic | ImageType::Heif => cfg!(feature = "heic"),
+            _ => true,
+        }
+    }
+
+    /// A type this build decodes, from a `content_type`; any other is a 415 that lists them.
     pub fn parse(content_type: &str) -> Result<ImageType> {
         let t = content_type.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
+        let accepted = Self::ALL.into_iter().filter(|i| i.decodable());
+        accepted
+            .clone()
             .find(|i| i.content_type() == t)
             .ok_or_else(|| {
-                let all: Vec<&str> = Self::ALL.iter().map(|i| i.content_type()).collect();
+                let all: Vec<&str> = accepted.map(|i| i.content_type()).collect();
                 Error::UnsupportedFormat(format!(
                     "`content_type` must be one of {}",
                     all.join(", ")
@@ -109,15 +131,28 @@ impl ImageType {
             ImageType::Png => "image/png",
             ImageType::Webp => "image/webp",
             ImageType::Gif => "image/gif",
+            ImageType::Avif => "image/avif",
+            ImageType::Heic => "image/heic",
+            ImageType::Heif => "image/heif",
+            ImageType::Jxl => "image/jxl",
+            ImageType::Tiff => "image/tiff",
+            ImageType::Bmp => "image/bmp",
         }
     }
 
+    /// The extension of the key an upload gets (the gallery lists keys by extension).
     pub fn extension(self) -> &'static str {
         match self {
             ImageType::Jpeg => "jpg",
             ImageType::Png => "png",
             ImageType::Webp => "webp",
             ImageType::Gif => "gif",
+            ImageType::Avif => "avif",
+            ImageType::Heic => "heic",
+            ImageType::Heif => "heif",
+            ImageType::Jxl => "jxl",
+            ImageType::Tiff => "tif",
+            ImageType::Bmp => "bmp",
         }
     }
 }
@@ -383,6 +418,32 @@ mod tests {
             400
         );
         assert_eq!(status("not json"), 400);
+    }
+
+    #[test]
+    fn every_decodable_type_is_accepted_and_keeps_its_extension() {
+        for (ct, ext) in [
+            ("image/avif", "avif"),
+            ("image/jxl", "jxl"),
+            ("image/tiff", "tif"),
+            ("IMAGE/BMP", "bmp"),
+        ] {
+            let t = ImageType::parse(ct).unwrap();
+            assert_eq!(t.extension(), ext);
+            let key = new_key("uploads/", 1_790_000_000, t).unwrap();
+            assert!(crate::gallery::looks_like_image(&key), "{key}");
+        }
+        // HEIC/HEIF only where libheif is built in; the refusal lists what is accepted.
+        for ct in ["image/heic", "image/heif"] {
+            match ImageType::parse(ct) {
+                Ok(t) => assert!(cfg!(feature = "heic") && t.decodable()),
+                Err(e) => {
+                    assert!(!cfg!(feature = "heic"));
+                    assert_eq!(e.status(), 415);
+                    assert!(e.to_string().contains("image/jxl"), "{e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -217,7 +217,7 @@ function init() {
       const ticket = await api('/_/uploads', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ filename: file.name, content_type: file.type, bytes: file.size }),
+        body: JSON.stringify({ filename: file.name, content_type: fileType(file), bytes: file.size }),
       });
 
       setStatus('uploading', 'Uploading…');
@@ -243,6 +243,19 @@ function init() {
   });
 
   loadPage(null);
+}
+
+// Browsers that cannot show JPEG XL or HEIC leave `file.type` empty for them: the type
+// is then taken from the name (the server checks it against what it decodes).
+const TYPES_BY_EXTENSION = {
+  jxl: 'image/jxl', heic: 'image/heic', heif: 'image/heif', avif: 'image/avif',
+  tif: 'image/tiff', tiff: 'image/tiff', bmp: 'image/bmp',
+};
+
+function fileType(file) {
+  if (file.type) return file.type;
+  const ext = file.name.includes('.') ? file.name.split('.').pop().toLowerCase() : '';
+  return TYPES_BY_EXTENSION[ext] || '';
 }
 
 if (document.readyState === 'loading') {

@@ -296,6 +296,9 @@ fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
         }
         _ => (0, None),
     };
+    if format == SourceFormat::Bmp {
+        bmp_pixels_present(bytes)?;
+    }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format()?);
     // Header parsing should never need much memory; this bounds hostile headers.
     let mut limits = image::Limits::default();
@@ -330,6 +333,50 @@ fn probe_with_image(bytes: &[u8], format: SourceFormat) -> Result<SourceInfo> {
         decode_px_bytes: if has_alpha { 4 } else { 3 },
         animation,
     })
+}
+
+/// An uncompressed BMP must hold every row its header announces: a truncated file, or a
+/// header that lies about the size, is refused before the decoder allocates the image.
+/// (Run-length encoded ones may legitimately be short; they are weighed like any other.)
+fn bmp_pixels_present(bytes: &[u8]) -> Result<()> {
+    let u32_at = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let (Some(offset), Some(dib)) = (u32_at(10), u32_at(14)) else {
+        return Err(Error::corrupt("bmp: the file ends inside its header"));
+    };
+    let fields = if dib == 12 {
+        // OS/2 core header: 16-bit sizes, never compressed.
+        (|| Some((u64::from(u16_at(18)?), u64::from(u16_at(20)?), u16_at(24)?, 0)))()
+    } else {
+        (|| {
+            let h = u32_at(22)? as i32;
+            Some((
+                u64::from(u32_at(18)?),
+                u64::from(h.unsigned_abs()),
+                u16_at(28)?,
+                u32_at(30)?,
+            ))
+        })()
+    };
+    let Some((w, h, bpp, compression)) = fields else {
+        return Err(Error::corrupt("bmp: the file ends inside its header"));
+    };
+    // BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS: rows stored whole, padded to 4 bytes.
+    if matches!(compression, 0 | 3 | 6) {
+        let row = (w * u64::from(bpp)).div_ceil(32) * 4;
+        let needed = u64::from(offset).saturating_add(row.saturating_mul(h));
+        if needed > bytes.len() as u64 {
+            return Err(Error::corrupt(format!(
+                "bmp: the header announces {needed} bytes of pixels and offsets, the file has {} (truncated)",
+                bytes.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What the `image` crate's TIFF decoder holds besides the image it returns: the whole

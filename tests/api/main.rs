@@ -17,6 +17,7 @@ mod http_semantics;
 mod inputs;
 mod lambda;
 mod metadata;
+mod new_inputs;
 mod placeholder;
 mod placeholder_reference;
 mod presets;
