@@ -181,6 +181,9 @@ def malformed(out):
     uncovered = bytearray(grid)
     # 2x2 tiles of 240x160 cannot make a 480x400 grid.
     uncovered[g + 6:g + 8] = (400).to_bytes(2, "big")
+    for at in ispe_offsets(uncovered):  # the grid's own ispe says the same (tiles' unchanged)
+        if uncovered[at + 4:at + 12] == (480).to_bytes(4, "big") + (320).to_bytes(4, "big"):
+            uncovered[at + 8:at + 12] = (400).to_bytes(4, "big")
     write("grid-tiles-do-not-cover.avif", uncovered, [422], [422], "tiles cover 480x320 of a 480x400 grid")
     absurd = bytearray(avif)
     b, _, _ = find(absurd, [b"meta"])
