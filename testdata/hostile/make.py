@@ -21,6 +21,10 @@ a harness should also watch RSS and latency on the files marked "at the limit".
 Classes and files
 -----------------
 
+(Animations rendered animated, issue 12: ``gif-2000-frames.gif`` (over IMGFN_MAX_FRAMES),
+``gif-40-frames-on-4000x4000.gif`` (640 MP over all frames), ``webp-anim-second-frame-garbage.webp``
+and ``webp-anim-truncated.webp``; see ``make_animations``.)
+
 1. GIF frames that disagree with the logical screen (a hand-written LZW encoder makes
    valid streams):
    - ``gif-frame-14500-on-1x1-canvas.gif``: screen 1x1, first image descriptor 14500x14500
@@ -151,6 +155,9 @@ SEEDS = [
     "webp-vp8x-canvas-16383-vp8l-1x1.webp",
     "webp-riff-size-larger-than-file.webp",
     "webp-anim-frame-16384-on-16x16-canvas.webp",
+    "webp-anim-second-frame-garbage.webp",
+    "webp-anim-truncated.webp",
+    "gif-40-frames-on-4000x4000.gif",
     "tiny-1x1.png",
     "html-appended.jpg",
 ]
@@ -662,6 +669,25 @@ def make_webps(files):
         files[name] = webp([vp8x(0x02, 16, 16), anim, frame])
 
 
+def make_animations(files):
+    """Animations that stay animated (GIF or WebP out): the frame limits are read from the
+    container before any frame is decoded, and broken frames end the render with a 4xx."""
+    lzw_min = 2
+    full16 = lzw_encode(gif_pattern(16, 16), lzw_min)
+    frames = b"".join(gif_gce(2) + gif_image(0, 0, 16, 16, lzw_min, full16) for _ in range(2000))
+    files["gif-2000-frames.gif"] = gif_header(16, 16, GIF_PALETTE4) + GIF_LOOP + frames + b"\x3b"
+    one = lzw_encode(gif_pattern(1, 1), lzw_min)
+    frames = b"".join(gif_gce(2) + gif_image(0, 0, 1, 1, lzw_min, one) for _ in range(40))
+    files["gif-40-frames-on-4000x4000.gif"] = (
+        gif_header(4000, 4000, GIF_PALETTE4) + GIF_LOOP + frames + b"\x3b")
+    anim = riff_chunk(b"ANIM", b"\xff\xff\xff\xff" + struct.pack("<H", 0))
+    good = anmf(0, 0, 16, 16, 100, [riff_chunk(b"VP8L", vp8l_solid(16, 16))])
+    bad = anmf(0, 0, 16, 16, 100, [riff_chunk(b"VP8L", b"\x2f\x0f\xc0\x03" + b"\xa5" * 40)])
+    files["webp-anim-second-frame-garbage.webp"] = webp([vp8x(0x02, 16, 16), anim, good, bad])
+    whole = webp([vp8x(0x02, 16, 16), anim, good, good])
+    files["webp-anim-truncated.webp"] = whole[: len(whole) - 20]
+
+
 def make_html_appended(files):
     html = (b"<!DOCTYPE html><html><head><title>imgfn sniff test</title></head><body>"
             b"<script>document.title = 'imgfn-sniffed'; /* served as HTML: nosniff failed */"
@@ -891,6 +917,31 @@ def manifest():
         "the canvas): 422 (invalid) or 200 with the frame clipped to 16x16; never an "
         "out-of-bounds write.")
 
+    # --- animations rendered animated ---
+    n = "gif-2000-frames.gif"
+    add(n, "fmt=json", OK, HDR + "2000 frames of 16x16: 200 reporting frames 2000.")
+    for q in ("w=8&fmt=gif", "w=8&fmt=webp"):
+        add(n, q, [422], "2000 frames is over IMGFN_MAX_FRAMES (300), read from the blocks "
+            "before any frame is decoded: 422 max_frames at once (no 503: no budget is asked).")
+    add(n, "w=8&anim=0", OK, "anim=0: the first frame alone, a 200 GIF.")
+    n = "gif-40-frames-on-4000x4000.gif"
+    add(n, "fmt=json", OK, HDR + "a 4000x4000 screen: 200.")
+    add(n, "w=64&fmt=webp", [422], "40 frames composed on a 16 MP canvas are 640 MP to decode "
+        "(over IMGFN_MAX_ANIMATION_PIXELS, 300 MP) for 1.5 KB: 422 from the header.")
+    add(n, "w=64&fmt=png", OK_OR_REFUSE, "The first frame only (a still): one 16 MP canvas, "
+        "within the limits: 200 (or a budget 503).")
+    n = "webp-anim-second-frame-garbage.webp"
+    add(n, "fmt=json", OK, HDR + "animated, canvas 16x16, 2 frames: 200.")
+    for q in ("w=8&fmt=gif", "w=8&fmt=webp"):
+        add(n, q, REFUSE, "The second frame's VP8L bitstream is garbage: the animated render "
+            "stops at it with a 422, never a 500 or half an animation.")
+    n = "webp-anim-truncated.webp"
+    add(n, "fmt=json", OK_OR_REFUSE, HDR + "a truncated animation: 200 from the chunks read, "
+        "or 422.")
+    for q in ("w=8&fmt=gif", "w=8&fmt=png"):
+        add(n, q, OK_OR_REFUSE, "The file ends inside its second frame: 422 (truncated), or a "
+            "200 still from a decoder that only needs the first frame.")
+
     # --- output-size attacks on a 1x1 original ---
     n = "tiny-1x1.png"
     add(n, "fmt=json", OK, "A valid 1x1 RGB PNG: 200.")
@@ -923,6 +974,7 @@ def main():
     make_jpeg_differentials(files)
     make_pngs(files)
     make_webps(files)
+    make_animations(files)
     make_html_appended(files)
 
     entries = manifest()
