@@ -495,6 +495,55 @@ mod tests {
     }
 
     #[test]
+    fn oversized_profiles_are_ignored_even_when_valid() {
+        // A usable Adobe RGB profile padded past the cap: moxcms would read it (its own cap is
+        // 10 MB); imgfn does not.
+        let mut big = ColorProfile::new_adobe_rgb().encode().unwrap();
+        let converts = converted(&COLOURS, &Profile::Icc(big.clone()));
+        assert_ne!(converts, rgb(&COLOURS).buf);
+        big.resize(MAX_ICC_BYTES + 1, 0);
+        let size = (big.len() as u32).to_be_bytes();
+        big[..4].copy_from_slice(&size);
+        assert_eq!(converted(&COLOURS, &Profile::Icc(big)), rgb(&COLOURS).buf);
+    }
+
+    /// A PNG's chunks (signature, then length, type, data and a CRC left at zero: the walk
+    /// does not check it).
+    fn png_chunks(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in chunks {
+            v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            v.extend_from_slice(*kind);
+            v.extend_from_slice(data);
+            v.extend_from_slice(&[0; 4]);
+        }
+        v
+    }
+
+    #[test]
+    fn png_cicp_is_read_before_the_image_data() {
+        let ihdr: &[u8] = &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0];
+        let p3 = png_chunks(&[(b"IHDR", ihdr), (b"cICP", &[12, 13, 0, 1]), (b"IDAT", &[0])]);
+        assert_eq!(
+            png_cicp(&p3),
+            Some(Profile::Cicp {
+                primaries: 12,
+                transfer: 13
+            })
+        );
+        // After IDAT, with a YCbCr matrix, or short: not a colour description imgfn uses.
+        for none in [
+            png_chunks(&[(b"IHDR", ihdr), (b"IDAT", &[0]), (b"cICP", &[12, 13, 0, 1])]),
+            png_chunks(&[(b"IHDR", ihdr), (b"cICP", &[12, 13, 1, 1]), (b"IDAT", &[0])]),
+            png_chunks(&[(b"IHDR", ihdr), (b"cICP", &[12, 13]), (b"IDAT", &[0])]),
+            png_chunks(&[(b"IHDR", ihdr)]),
+            b"\x89PNG\r\n\x1a\n\xff\xff\xff\xffcICP".to_vec(),
+        ] {
+            assert_eq!(png_cicp(&none), None);
+        }
+    }
+
+    #[test]
     fn naive_cmyk_respects_the_adobe_inversion() {
         // Adobe-inverted: C=M=Y=255 and K=255 mean no ink: white.
         assert_eq!(cmyk_to_srgb(&[255, 255, 255, 255], true, None), [255; 3]);

@@ -393,3 +393,72 @@ async fn broken_and_absurd_icc_chunks_still_render() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn outputs_carry_no_profile() {
+    crate::needs!(Pillow, IccProfiles);
+    // An Adobe RGB original: converted to sRGB, and no output format says otherwise (no
+    // JPEG APP2 ICC_PROFILE, PNG iCCP/cICP, WebP ICCP, AVIF colr prof).
+    let dir = tempdir();
+    let icc = profile(&format!("{COLORD}/AdobeRGB1998.icc"));
+    let bytes = embed(&dir, "adobe.png", icc.to_str().unwrap());
+    let info = imgfn::pipeline::probe(&bytes).unwrap();
+    let t = imgfn::params::ImageRequest::parse(Some("w=64"))
+        .unwrap()
+        .transform;
+    use imgfn::params::OutputFormat as F;
+    for format in [F::Jpeg, F::Png, F::Webp, F::Gif, F::Avif] {
+        let out = imgfn::pipeline::render(
+            &bytes,
+            &info,
+            &t,
+            format,
+            &Default::default(),
+            &mut fast_image_resize::Resizer::new(),
+        )
+        .unwrap();
+        for marker in [
+            &b"ICC_PROFILE"[..],
+            b"iCCP",
+            b"cICP",
+            b"ICCP",
+            b"colrprof",
+            b"colrrICC",
+        ] {
+            assert!(
+                !out.bytes.windows(marker.len()).any(|w| w == marker),
+                "{format:?} carries {}",
+                String::from_utf8_lossy(marker)
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn linear_light_keeps_fine_bright_detail() {
+    // One-pixel white lines on black, every fourth column: reduced 4x, sRGB averaging gives
+    // about 64, linear light about a quarter of white's light (sRGB 137).
+    let img = RgbImage::from_fn(400, 100, |x, _| {
+        if x % 4 == 0 {
+            image::Rgb([255; 3])
+        } else {
+            image::Rgb([0; 3])
+        }
+    });
+    let mut png = Vec::new();
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mean = |img: &RgbImage| {
+        img.as_raw().iter().map(|&v| f64::from(v)).sum::<f64>() / img.as_raw().len() as f64
+    };
+    let plain = imgfn(&png, "lines.png", "w=100");
+    let linear = imgfn(&png, "lines.png", "w=100&lin=1");
+    assert!((mean(&plain) - 64.0).abs() < 4.0, "lin=0: {}", mean(&plain));
+    assert!(
+        (mean(&linear) - 137.0).abs() < 6.0,
+        "lin=1: {}",
+        mean(&linear)
+    );
+}
