@@ -308,12 +308,69 @@ fn bench_encode(c: &mut Criterion) {
     g.finish();
 }
 
+/// The conversion to sRGB of a decoded image with an embedded profile (the transform built
+/// and cached before the timed loop, as after a service's first request): at a thumbnail's
+/// size and at the 1/8 decode of the 20 MP photo.
+fn bench_colour(c: &mut Criterion) {
+    use imgfn::pipeline::colour::{to_srgb, Profile};
+    let large = load("20mp", "large.jpg");
+    let info = pipeline::probe(&large.bytes).expect("probe");
+    let eighth = decode::decode(&large.bytes, &info, 8).expect("decode");
+    let mut resizer = Resizer::new();
+    let thumb = resize::resize(
+        &mut resizer,
+        eighth.clone(),
+        full(&eighth),
+        target(&eighth, 400),
+    )
+    .expect("resize");
+    let adobe = Profile::Icc(
+        moxcms::ColorProfile::new_adobe_rgb()
+            .encode()
+            .expect("profile"),
+    );
+    let p3 = Profile::Cicp {
+        primaries: 12,
+        transfer: 13,
+    };
+    let mut g = c.benchmark_group("colour");
+    for (name, profile) in [("adobe-rgb", &adobe), ("display-p3", &p3)] {
+        for (size, px) in [("400px", &thumb), ("20mp-1/8", &eighth)] {
+            to_srgb(&mut px.clone(), Some(profile));
+            let id = format!("{name}/{size}-{}x{}", px.width, px.height);
+            g.bench_function(id, |b| {
+                b.iter_batched_ref(
+                    || px.clone(),
+                    |p| to_srgb(black_box(p), Some(profile)),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
 fn bench_end_to_end(c: &mut Criterion) {
     let cases = [
         (
             load("20mp", "large.jpg"),
             "w=400&fmt=jpeg&q=80",
             "20mp->400/jpeg",
+        ),
+        (
+            load("20mp", "large.jpg"),
+            "w=400&fmt=jpeg&q=80&lin=1",
+            "20mp->400/jpeg-lin",
+        ),
+        (
+            load("2.5mp", "medium.jpg"),
+            "w=400&fmt=jpeg&q=80",
+            "2.5mp->400/jpeg",
+        ),
+        (
+            load("2.5mp", "medium.jpg"),
+            "w=400&fmt=jpeg&q=80&lin=1",
+            "2.5mp->400/jpeg-lin",
         ),
         (
             load("20mp", "large.jpg"),
@@ -387,6 +444,7 @@ criterion_group!(
     bench_attention,
     bench_placeholder,
     bench_encode,
+    bench_colour,
     bench_end_to_end
 );
 criterion_main!(benches);
