@@ -392,6 +392,22 @@ fn bench_end_to_end(c: &mut Criterion) {
             "w=400&fmt=webp",
             "2.3mp-rgba->400/webp",
         ),
+        // Animations rendered animated: every frame decoded, resized and encoded.
+        (
+            load("anim-gif", "animated.gif"),
+            "w=100&fmt=webp",
+            "anim-gif-3f->100/webp",
+        ),
+        (
+            load("anim-gif", "animated.gif"),
+            "w=100&fmt=gif",
+            "anim-gif-3f->100/gif",
+        ),
+        (
+            load("anim-gif-alpha", "animated-disposal.gif"),
+            "w=80&fmt=webp",
+            "anim-gif-6f-alpha->80/webp",
+        ),
     ];
     let settings = Settings::default();
     let libjpeg = Settings {
