@@ -230,7 +230,9 @@ pub fn run(
         let (px, delay) = frame?;
         let out = render(px, &mut totals)?;
         if (out.width, out.height) != size {
-            return Err(Error::Internal("animation frames of different sizes".into()));
+            return Err(Error::Internal(
+                "animation frames of different sizes".into(),
+            ));
         }
         totals.time(timings::ENCODE, || encoder.add(&out, delay))?;
         check_size(encoder.len(), limits)?;
@@ -380,13 +382,12 @@ mod webp_anim {
             let mut opts: sys::WebPAnimEncoderOptions = unsafe { std::mem::zeroed() };
             // SAFETY: `opts` is a valid, exclusively borrowed options struct.
             let ok = unsafe {
-                sys::WebPAnimEncoderOptionsInitInternal(
-                    &mut opts,
-                    sys::WEBP_MUX_ABI_VERSION as i32,
-                )
+                sys::WebPAnimEncoderOptionsInitInternal(&mut opts, sys::WEBP_MUX_ABI_VERSION as i32)
             };
             if ok == 0 {
-                return Err(Error::Internal("webp: animation options init failed".into()));
+                return Err(Error::Internal(
+                    "webp: animation options init failed".into(),
+                ));
             }
             // WebP's loop count is the number of plays; 0 plays for ever.
             opts.anim_params.loop_count = plays.map_or(0, |n| n.min(65_535) as i32);
@@ -400,7 +401,9 @@ mod webp_anim {
                 sys::WebPAnimEncoderNewInternal(wi, hi, &opts, sys::WEBP_MUX_ABI_VERSION as i32)
             };
             if enc.is_null() {
-                return Err(Error::Internal("webp: animation encoder init failed".into()));
+                return Err(Error::Internal(
+                    "webp: animation encoder init failed".into(),
+                ));
             }
             Ok(WebpAnim {
                 enc,
@@ -413,8 +416,9 @@ mod webp_anim {
             // SAFETY: a zeroed `WebPPicture` is what the init call expects to fill in.
             let mut pic: sys::WebPPicture = unsafe { std::mem::zeroed() };
             // SAFETY: `pic` is a valid, exclusively borrowed picture.
-            if unsafe { sys::WebPPictureInitInternal(&mut pic, sys::WEBP_ENCODER_ABI_VERSION as i32) }
-                == 0
+            if unsafe {
+                sys::WebPPictureInitInternal(&mut pic, sys::WEBP_ENCODER_ABI_VERSION as i32)
+            } == 0
             {
                 return Err(Error::Internal("webp: picture init failed".into()));
             }
@@ -475,7 +479,8 @@ mod webp_anim {
             let mut data = sys::WebPData::default();
             // SAFETY: `data` is an empty `WebPData` that libwebp fills with memory it
             // allocates; it is copied out and freed with `WebPDataClear` below.
-            let assembled = closed != 0 && unsafe { sys::WebPAnimEncoderAssemble(self.enc, &mut data) } != 0;
+            let assembled =
+                closed != 0 && unsafe { sys::WebPAnimEncoderAssemble(self.enc, &mut data) } != 0;
             if !assembled {
                 return Err(Error::Internal(format!("webp animation: {}", self.error())));
             }

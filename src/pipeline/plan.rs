@@ -659,6 +659,44 @@ mod tests {
         .is_ok());
     }
 
+    #[test]
+    fn animations_are_planned_animated_only_as_gif_or_webp_within_the_frame_limits() {
+        let mut anim = source(SourceFormat::Gif, (400, 300), 1, true);
+        anim.animation = Some(crate::pipeline::Animation {
+            frames: 120,
+            duration_ms: 1200,
+            plays: None,
+        });
+        let limits = Limits::default();
+        let plan = |q: &str, f| prepare(&anim, &transform(q), f, &limits);
+        let webp = plan("w=100", OutputFormat::Webp).expect("animated");
+        assert_eq!(webp.frames, Some(120));
+        let still = plan("w=100", OutputFormat::Png).expect("still");
+        assert_eq!(still.frames, None);
+        // The canvases, the encoder and the encoded frames are weighed.
+        assert!(webp.memory > still.memory + 120 * 100 * 75 * 2, "{webp:?}");
+        assert_eq!(
+            plan("w=100&anim=0", OutputFormat::Gif).unwrap().frames,
+            None
+        );
+        for (max_frames, max_animation_pixels, limit) in [
+            (119, u64::MAX, "max_frames"),
+            (300, 120 * 400 * 300 - 1, "max_animation_pixels"),
+        ] {
+            let tight = Limits {
+                max_frames,
+                max_animation_pixels,
+                ..Limits::default()
+            };
+            let err = prepare(&anim, &transform("w=100"), OutputFormat::Gif, &tight).unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert!(err.to_string().contains(limit), "{err}");
+            // A still of the same animation is within them.
+            assert!(prepare(&anim, &transform("w=100&anim=0"), OutputFormat::Gif, &tight).is_ok());
+            assert!(prepare(&anim, &transform("w=100"), OutputFormat::Avif, &tight).is_ok());
+        }
+    }
+
     /// `crop` × every EXIF orientation × rotation × fit: the canvas is what the box makes of
     /// the clipped crop (turned by `rot`), and the region is the crop's stored pixels.
     #[test]

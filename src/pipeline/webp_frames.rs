@@ -84,7 +84,9 @@ pub fn layout(b: &[u8]) -> Result<Option<WebpLayout>> {
             _ => {}
         }
         // Chunks are padded to an even size.
-        i = body.saturating_add(size as usize).saturating_add(size as usize & 1);
+        i = body
+            .saturating_add(size as usize)
+            .saturating_add(size as usize & 1);
     }
     Ok(Some(layout))
 }
@@ -137,7 +139,9 @@ mod tests {
             .unwrap();
         assert_eq!(l.canvas, (10, 8));
         assert_eq!((l.frames, l.duration_ms, l.plays), (2, 350, Some(3)));
-        let forever = layout(&webp((4, 4), 0, &[(0, 0, 4, 4, 10)])).unwrap().unwrap();
+        let forever = layout(&webp((4, 4), 0, &[(0, 0, 4, 4, 10)]))
+            .unwrap()
+            .unwrap();
         assert_eq!(forever.plays, None);
     }
 

@@ -41,7 +41,13 @@ async fn animations_stay_animated_with_their_delays_loops_and_frames() {
         ("animated-disposal.gif", "w=80&fmt=gif", "GIF", 2, 9.0),
         ("animated-disposal.gif", "w=80", "GIF", 2, 9.0),
         ("animated.webp", "w=100&fmt=gif", "GIF", 0, 9.0),
-        ("animated.webp", "w=100&h=40&fit=fill&fmt=webp", "WEBP", 0, 2.0),
+        (
+            "animated.webp",
+            "w=100&h=40&fit=fill&fmt=webp",
+            "WEBP",
+            0,
+            2.0,
+        ),
         ("animated.webp", "w=120", "WEBP", 0, 2.0),
     ];
     for (file, query, format, looped, tolerance) in cases {
@@ -78,11 +84,25 @@ async fn a_photo_gif_becomes_an_animated_webp_for_browsers_that_take_webp() {
     )];
     let webp = app.get_with("/animated.gif?w=100&fmt=auto", &chrome).await;
     assert_eq!(webp.status, 200);
-    assert_eq!(webp.content_type(), "image/webp", "never AVIF for an animation");
+    assert_eq!(
+        webp.content_type(),
+        "image/webp",
+        "never AVIF for an animation"
+    );
     assert_eq!(webp.header("vary"), Some("Accept"));
     let read = pillow_reads(&webp.body, "animated.gif");
-    assert_eq!((read["frames"].as_u64(), read["loop"].as_u64()), (Some(3), Some(0)));
-    assert!(read["durations"].as_array().unwrap().iter().all(|d| d == 500), "{read}");
+    assert_eq!(
+        (read["frames"].as_u64(), read["loop"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert!(
+        read["durations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d == 500),
+        "{read}"
+    );
     for diff in read["diffs"].as_array().unwrap() {
         assert!(diff.as_f64().unwrap() <= 6.0, "{read}");
     }
@@ -90,7 +110,12 @@ async fn a_photo_gif_becomes_an_animated_webp_for_browsers_that_take_webp() {
     assert_eq!(gif.content_type(), "image/gif");
     assert_eq!(pillow_reads(&gif.body, "animated.gif")["frames"], 3);
     // What the animated GIF weighs against the animated WebP of the same frames.
-    assert!(webp.body.len() < gif.body.len(), "{} {}", webp.body.len(), gif.body.len());
+    assert!(
+        webp.body.len() < gif.body.len(),
+        "{} {}",
+        webp.body.len(),
+        gif.body.len()
+    );
 }
 
 #[tokio::test]
@@ -121,11 +146,20 @@ async fn stills_of_an_animation_are_its_first_frame() {
 async fn json_reports_frames_and_duration() {
     let app = TestApp::spawn().await;
     let gif = app.get("/animated-disposal.gif?fmt=json").await.json();
-    assert_eq!((gif["frames"].as_u64(), gif["duration_ms"].as_u64()), (Some(6), Some(600)));
+    assert_eq!(
+        (gif["frames"].as_u64(), gif["duration_ms"].as_u64()),
+        (Some(6), Some(600))
+    );
     let webp = app.get("/animated.webp?fmt=json").await.json();
-    assert_eq!((webp["frames"].as_u64(), webp["duration_ms"].as_u64()), (Some(6), Some(600)));
+    assert_eq!(
+        (webp["frames"].as_u64(), webp["duration_ms"].as_u64()),
+        (Some(6), Some(600))
+    );
     let still = app.get("/small.jpg?fmt=json").await.json();
-    assert_eq!((still["frames"].as_u64(), still["duration_ms"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (still["frames"].as_u64(), still["duration_ms"].as_u64()),
+        (Some(1), Some(0))
+    );
 }
 
 /// A GIF of `frames` 1x1 frames on a `w`x`h` canvas: tiny on disk, whatever it claims.
@@ -164,13 +198,19 @@ async fn frame_limits_are_checked_from_the_header() {
         assert_eq!(body["error"]["limit"], code, "{file}?{query}: {body}");
         let message = body["error"]["message"].as_str().unwrap_or("");
         assert!(message.contains("anim=0"), "{file}?{query}: {body}");
-        assert!(took < Duration::from_secs(1), "{file}?{query} took {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{file}?{query} took {took:?}"
+        );
     }
     // The first frame alone is fine.
     let still = app.get("/many.gif?w=8&anim=0").await;
     assert_eq!(still.status, 200);
     assert_eq!(still.content_type(), "image/gif");
     let json = app.get("/many.gif?fmt=json").await.json();
-    assert_eq!((json["frames"].as_u64(), json["duration_ms"].as_u64()), (Some(2000), Some(40_000)));
+    assert_eq!(
+        (json["frames"].as_u64(), json["duration_ms"].as_u64()),
+        (Some(2000), Some(40_000))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
