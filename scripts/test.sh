@@ -4,7 +4,8 @@
 # suite:
 #   - apt: CA certificates, a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm
 #     (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output
-#     independently), curl, python3 + python3-venv, chromium + chromium-driver (the browser test)
+#     independently), libheif-dev (the `heic` feature links libheif), curl, python3 +
+#     python3-venv, chromium + chromium-driver (the browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
 #     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint
@@ -38,7 +39,7 @@ step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 
 if command -v dpkg-query >/dev/null; then
   need=()
-  for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin curl python3 python3-venv \
+  for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin libheif-dev curl python3 python3-venv \
     chromium chromium-driver colord-data icc-profiles-free libgs-common; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
@@ -51,6 +52,9 @@ else
   echo "warning: not Debian; install a C/C++ toolchain, make, pkg-config, nasm, avifdec, curl," \
     "python3 with venv, Chromium and chromedriver yourself" >&2
 fi
+# The one feature set of every cargo command below (one build, no rebuilds between them): the
+# assembly that needs nasm, and HEIC originals through the system libheif.
+FEATURES=nasm,heic
 CHROMIUM=$(first_of chromium chromium-browser google-chrome) || die "Chromium not found"
 CHROMEDRIVER=$(first_of chromedriver) || die "chromedriver not found"
 export IMGFN_TEST_CHROMIUM=$CHROMIUM IMGFN_TEST_CHROMEDRIVER=$CHROMEDRIVER
@@ -71,15 +75,15 @@ scripts/garage.sh install
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
-cargo clippy --all-targets --locked --features nasm -- -D warnings
+cargo clippy --all-targets --locked --features "$FEATURES" -- -D warnings
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
 step "template tests (tests/template_test.py)"
 "$VENV/bin/python" tests/template_test.py
 
 step "build"
-cargo test --locked --features nasm --no-run --quiet
-cargo build --locked --features nasm --quiet --bin imgfn
+cargo test --locked --features "$FEATURES" --no-run --quiet
+cargo build --locked --features "$FEATURES" --quiet --bin imgfn
 
 # Real components, stopped whatever happens.
 LAMBDA_PID=
@@ -107,7 +111,7 @@ curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:garage:s3" \
   || die "could not store the Lambda's ready-check object in Garage"
 IMGFN_BUCKET=$IMGFN_TEST_BUCKET IMGFN_PREFIX=$IMGFN_TEST_LAMBDA_PREFIX IMGFN_S3_PATH_STYLE=true \
   IMGFN_MAX_RESPONSE_BYTES=200000 IMGFN_UPLOAD_TOKEN=$IMGFN_TEST_LAMBDA_UPLOAD_TOKEN \
-  setsid cargo lambda watch --features nasm --invoke-address 127.0.0.1 \
+  setsid cargo lambda watch --features "$FEATURES" --invoke-address 127.0.0.1 \
   --invoke-port "$LAMBDA_PORT" --ignore-changes >target/lambda-watch.log 2>&1 &
 LAMBDA_PID=$!
 for i in $(seq 1 150); do
@@ -125,10 +129,10 @@ if [ "${TEST_RUNNER:-}" = nextest ]; then
   # The same suite, one process per test (the turn locks are files, so they still hold).
   command -v cargo-nextest >/dev/null || die "TEST_RUNNER=nextest: cargo install cargo-nextest"
   step "cargo nextest run"
-  cargo nextest run --locked --features nasm --no-fail-fast "$@"
+  cargo nextest run --locked --features "$FEATURES" --no-fail-fast "$@"
 else
   step "cargo test"
-  cargo test --locked --features nasm "$@"
+  cargo test --locked --features "$FEATURES" "$@"
 fi
 
 # Bounded fuzzing: always in CI, locally when FUZZ_SECONDS is set (it builds a sanitizer
