@@ -619,6 +619,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bmp_without_the_rows_it_announces_is_refused_by_the_probe() {
+        // 9000x9000 at 24 bits announced, 64 bytes of pixels: refused from the header,
+        // before a decoder allocates 243 MB for it.
+        let mut lying = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0".to_vec();
+        for v in [9000u32, 9000] {
+            lying.extend_from_slice(&v.to_le_bytes());
+        }
+        lying.extend_from_slice(&[1, 0, 24, 0]);
+        lying.extend_from_slice(&[0; 24 + 64]);
+        let err = probe(&lying).unwrap_err();
+        assert_eq!(err.status(), 422, "{err:?}");
+        let whole = std::fs::read("testdata/inputs/new/rgb24.bmp").unwrap();
+        assert_eq!(probe(&whole).unwrap().stored, (240, 160));
+        assert!(probe(&whole[..whole.len() - 1]).is_err());
+    }
+
+    #[test]
     fn shrink_keeps_at_least_the_needed_pixels() {
         assert_eq!(jpeg_shrink((6000.0, 4000.0), (400, 267)), 8);
         assert_eq!(jpeg_shrink((6000.0, 4000.0), (1000, 600)), 4);
