@@ -227,7 +227,7 @@ impl Frame {
     /// Plane `i`'s sample at (x, y) (coordinates within the plane).
     #[inline]
     fn sample(&self, plane: usize, x: usize, y: usize) -> u16 {
-        let stride = self.pic.stride[plane.min(1)] as isize;
+        let stride = self.pic.stride[plane.min(1)];
         let Some(base) = self.pic.data[plane] else {
             return 0;
         };

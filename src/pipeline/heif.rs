@@ -706,9 +706,11 @@ impl Meta {
         let covers = |n: u32, t: u32, out: u32| u64::from(n) * u64::from(t) >= u64::from(out);
         // The tiles cover the output, and the last row and column are not wholly outside it.
         let tight = |n: u32, t: u32, out: u32| u64::from(n - 1) * u64::from(t) < u64::from(out);
-        if !(covers(columns, tw, size.0) && covers(rows, th, size.1))
-            || !(tight(columns, tw, size.0) && tight(rows, th, size.1))
-        {
+        let fits = covers(columns, tw, size.0)
+            && covers(rows, th, size.1)
+            && tight(columns, tw, size.0)
+            && tight(rows, th, size.1);
+        if !fits {
             return Err(corrupt(format!(
                 "{rows}x{columns} tiles of {tw}x{th} do not make a {}x{} grid",
                 size.0, size.1
