@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 << 20;
 pub const DEFAULT_MEMORY_BUDGET_MIB: u64 = 768;
 pub const DEFAULT_MAX_AVIF_PIXELS: u64 = 4_000_000;
 pub const DEFAULT_MAX_FRAMES: u32 = 300;
-pub const DEFAULT_MAX_ANIMATION_PIXELS: u64 = 300_000_000;
+pub const DEFAULT_MAX_ANIMATION_PIXELS: u64 = 100_000_000;
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
@@ -115,8 +115,8 @@ pub struct Config {
     #[arg(long, env = "IMGFN_MAX_FRAMES", default_value_t = DEFAULT_MAX_FRAMES)]
     pub max_frames: u32,
 
-    /// Most pixels an animation may decode over all its frames (each composed on the whole
-    /// canvas); more is a 422 (or its first frame with `anim=0`).
+    /// Most pixels an animation may compose or encode over all its frames (frames x canvas,
+    /// frames x output); more is a 422 (or its first frame with `anim=0`).
     #[arg(long, env = "IMGFN_MAX_ANIMATION_PIXELS", default_value_t = DEFAULT_MAX_ANIMATION_PIXELS)]
     pub max_animation_pixels: u64,
 

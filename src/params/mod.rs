@@ -492,6 +492,20 @@ mod tests {
             })
     }
 
+    fn lin() -> impl Strategy<Value = Pair> {
+        prop::sample::select(vec![
+            ("1", true),
+            ("true", true),
+            ("0", false),
+            ("false", false),
+        ])
+        .prop_map(|(text, linear)| {
+            let mut p = ImageRequest::default();
+            p.transform.linear = linear;
+            (format!("lin={text}"), p)
+        })
+    }
+
     fn anim() -> impl Strategy<Value = Pair> {
         prop::sample::select(vec![
             ("1", false),
@@ -623,6 +637,7 @@ mod tests {
             ("bg=fff", "bg"),
             ("download=2", "download"),
             ("anim=2", "anim"),
+            ("lin=yes", "lin"),
             ("rot=45", "rot"),
             ("rot=-90", "rot"),
             ("flip=x", "flip"),
@@ -649,6 +664,7 @@ mod tests {
         t.sharpen = t.sharpen.or(u.sharpen);
         t.crop = t.crop.or(u.crop);
         t.still |= u.still;
+        t.linear |= u.linear;
         if into.output == Output::Original {
             into.output = p.output;
         }
@@ -681,14 +697,17 @@ mod tests {
             prop::option::weighted(0.2, sigma("sharpen", 3, 100)),
             prop::option::weighted(0.2, crop()),
             prop::option::weighted(0.2, anim()),
+            prop::option::weighted(0.2, lin()),
         );
         let pairs = (fields, effects)
-            .prop_map(|((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh, cr, an))| {
-                [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh, cr, an]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<Pair>>()
-            })
+            .prop_map(
+                |((w, h, d, f, g, fm, q, bg, dl), (rot, fl, bl, sh, cr, an, li))| {
+                    [w, h, d, f, g, fm, q, bg, dl, rot, fl, bl, sh, cr, an, li]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<Pair>>()
+                },
+            )
             .prop_shuffle();
         let wrong = prop::option::weighted(0.2, (wrong_pair(), any::<bool>()));
         (pairs, wrong, any::<prop::sample::Index>()).prop_map(|(pairs, wrong, at)| {
@@ -761,7 +780,14 @@ mod tests {
                     prop_assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", canonical);
                     // `download=0` and `anim=1` are the defaults: the canonical form leaves
                     // them out.
-                    let defaults = ["download=0", "download=false", "anim=1", "anim=true"];
+                    let defaults = [
+                        "download=0",
+                        "download=false",
+                        "anim=1",
+                        "anim=true",
+                        "lin=0",
+                        "lin=false",
+                    ];
                     let changing = q
                         .split('&')
                         .filter(|s| !s.is_empty() && !defaults.contains(s))

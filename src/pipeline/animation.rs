@@ -10,7 +10,7 @@
 
 use super::plan::Plan;
 use super::timings::{self, Timings};
-use super::{decode, steps, Limits, Pixels, Settings, SourceFormat, SourceInfo};
+use super::{colour, decode, steps, Limits, Pixels, Settings, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
 use crate::params::OutputFormat;
 use image::AnimationDecoder;
@@ -166,6 +166,13 @@ mod webp_frames {
     }
 }
 
+/// The ICC profile of a WebP (its `ICCP` chunk), read by the `image` crate's decoder.
+fn webp_profile(bytes: &[u8]) -> Option<colour::Profile> {
+    use image::ImageDecoder;
+    let mut d = image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).ok()?;
+    d.icc_profile().ok().flatten().map(colour::Profile::Icc)
+}
+
 /// Time spent per step name over all the frames, reported once each.
 #[derive(Default)]
 struct Totals(Vec<(&'static str, Duration)>);
@@ -197,7 +204,21 @@ pub fn run(
     let plays = info.animation.and_then(|a| a.plays);
     let mut totals = Totals::default();
     let mut frames = frames(bytes, info.format, info.decode_bytes(1))?;
-    let mut next = |totals: &mut Totals| totals.time(timings::DECODE, || frames.next());
+    // An animated WebP's ICCP profile applies to every frame (GIF has none).
+    let profile = match info.format {
+        SourceFormat::Webp => webp_profile(bytes),
+        _ => None,
+    };
+    let mut next = |totals: &mut Totals| {
+        totals.time(timings::DECODE, || {
+            frames.next().map(|frame| {
+                frame.map(|(mut px, delay)| {
+                    colour::to_srgb(&mut px, profile.as_ref());
+                    (px, delay)
+                })
+            })
+        })
+    };
     let Some(first) = next(&mut totals) else {
         return Err(Error::corrupt(format!("{}: no frames", info.format.name())));
     };

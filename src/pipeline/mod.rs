@@ -13,10 +13,9 @@ pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod geometry;
+mod gif_frames;
 mod heic;
 pub mod heif;
-mod gif_frames;
-mod webp_frames;
 pub mod jpeg_dc;
 pub mod jpeg_header;
 pub mod jxl;
@@ -25,6 +24,7 @@ pub mod plan;
 pub mod resize;
 pub mod steps;
 pub mod timings;
+mod webp_frames;
 
 pub use decode::{probe, Animation, SourceFormat, SourceInfo};
 pub use encode::EncodeOptions;
@@ -82,8 +82,8 @@ pub struct Limits {
     pub max_avif_pixels: u64,
     /// Most frames of an animation rendered animated. Default 300.
     pub max_frames: u32,
-    /// Most pixels decoded over all the frames of an animation rendered animated. Default
-    /// 300 MP.
+    /// Most pixels over all the frames of an animation rendered animated, composed (frames x
+    /// canvas) and encoded (frames x output) alike. Default 100 MP.
     pub max_animation_pixels: u64,
     /// Most memory one render may need (decode, resize and encode together, estimated from
     /// the header and the plan before any work). Default 768 MiB, the default budget.
@@ -99,7 +99,7 @@ impl Default for Limits {
             max_output_bytes: 32 << 20,
             max_avif_pixels: 4_000_000,
             max_frames: 300,
-            max_animation_pixels: 300_000_000,
+            max_animation_pixels: 100_000_000,
             max_render_bytes: 768 << 20,
         }
     }
@@ -139,7 +139,12 @@ impl Limits {
 
     /// Refuse an animation with more frames, or more pixels over all its frames, than an
     /// animated render may decode (from the header, before any decoding).
-    pub fn check_animation(&self, animation: &Animation, canvas: (u32, u32)) -> Result<()> {
+    pub fn check_animation(
+        &self,
+        animation: &Animation,
+        canvas: (u32, u32),
+        output: (u32, u32),
+    ) -> Result<()> {
         let still = "ask for its first frame with anim=0";
         if animation.frames > self.max_frames {
             return Err(Error::limit(
@@ -150,7 +155,8 @@ impl Limits {
                 ),
             ));
         }
-        let pixels = animation.pixels(canvas);
+        // Composing every frame on the canvas, and encoding every output frame.
+        let pixels = animation.pixels(canvas).max(animation.pixels(output));
         if pixels > self.max_animation_pixels {
             return Err(Error::limit(
                 "max_animation_pixels",

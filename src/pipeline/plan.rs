@@ -277,7 +277,7 @@ fn prepare_from(
         .animation
         .filter(|_| !transform.still && matches!(format, OutputFormat::Gif | OutputFormat::Webp));
     if let Some(animation) = &animation {
-        limits.check_animation(animation, info.stored)?;
+        limits.check_animation(animation, info.stored, layout.canvas)?;
     }
     let mut plan = Plan {
         stored: info.stored,
@@ -695,6 +695,9 @@ mod tests {
             assert!(prepare(&anim, &transform("w=100&anim=0"), OutputFormat::Gif, &tight).is_ok());
             assert!(prepare(&anim, &transform("w=100"), OutputFormat::Avif, &tight).is_ok());
         }
+        // Encoding counts too: 120 frames upscaled to 1600x1200 are 230 MP of output.
+        let err = plan("w=1600", OutputFormat::Webp).unwrap_err();
+        assert!(err.to_string().contains("max_animation_pixels"), "{err}");
     }
 
     /// `crop` × every EXIF orientation × rotation × fit: the canvas is what the box makes of

@@ -927,7 +927,7 @@ def manifest():
     n = "gif-40-frames-on-4000x4000.gif"
     add(n, "fmt=json", OK, HDR + "a 4000x4000 screen: 200.")
     add(n, "w=64&fmt=webp", [422], "40 frames composed on a 16 MP canvas are 640 MP to decode "
-        "(over IMGFN_MAX_ANIMATION_PIXELS, 300 MP) for 1.5 KB: 422 from the header.")
+        "(over IMGFN_MAX_ANIMATION_PIXELS, 100 MP) for 1.5 KB: 422 from the header.")
     add(n, "w=64&fmt=png", OK_OR_REFUSE, "The first frame only (a still): one 16 MP canvas, "
         "within the limits: 200 (or a budget 503).")
     n = "webp-anim-second-frame-garbage.webp"

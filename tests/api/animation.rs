@@ -214,3 +214,40 @@ async fn frame_limits_are_checked_from_the_header() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_animated_webp_with_a_profile_is_converted_like_its_still() {
+    crate::needs!(Pillow, IccProfiles);
+    // Six flat frames of one mid green, labelled Adobe RGB (1998): every frame must come out
+    // converted to sRGB as the still path converts it (checked against LittleCMS in
+    // tests/api/colour.rs), not with the stored numbers read as sRGB.
+    let dir = tempdir();
+    let src = dir.join("adobe.webp");
+    let script = format!(
+        "from PIL import Image\n\
+         icc = open('/usr/share/color/icc/colord/AdobeRGB1998.icc', 'rb').read()\n\
+         f = [Image.new('RGB', (32, 24), (60, 170, 90 + 10 * k)) for k in range(6)]\n\
+         f[0].save({:?}, save_all=True, append_images=f[1:], duration=50, loop=0, \
+         lossless=True, icc_profile=icc)\n",
+        src.to_str().unwrap()
+    );
+    let status = std::process::Command::new(crate::support::python())
+        .args(["-c", &script])
+        .status()
+        .expect("python");
+    assert!(status.success());
+    let app = TestApp::spawn_with(imgfn::config::Config::with_root(&dir)).await;
+    let still = app
+        .get("/adobe.webp?anim=0&fmt=png")
+        .await
+        .image()
+        .to_rgb8();
+    let animated = app.get("/adobe.webp?fmt=webp&q=100").await;
+    assert_eq!(animated.status, 200);
+    let first = image::load_from_memory(&animated.body).unwrap().to_rgb8();
+    let (s, a) = (still.get_pixel(16, 12).0, first.get_pixel(16, 12).0);
+    let off = |x: [u8; 3], y: [u8; 3]| (0..3).map(|i| x[i].abs_diff(y[i])).max().unwrap_or(0);
+    assert!(off(s, [60, 170, 90]) > 10, "the still is converted: {s:?}");
+    assert!(off(s, a) <= 3, "animated frame {a:?} vs still {s:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
