@@ -581,7 +581,17 @@ mod tests {
             SourceFormat::detect(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(),
             SourceFormat::Webp
         );
-        for bad in [&b""[..], b"hello world", b"\0\0\0\x1cftypavif", b"BM\0\0"] {
+        assert_eq!(
+            SourceFormat::detect(b"\0\0\0\x14ftypavif\0\0\0\0mif1").unwrap(),
+            SourceFormat::Avif
+        );
+        assert_eq!(
+            SourceFormat::detect(b"\0\0\0\x14ftypheic\0\0\0\0mif1").unwrap(),
+            SourceFormat::Heif
+        );
+        // An MP4 video is ISO BMFF too, of neither brand.
+        let mp4 = b"\0\0\0\x14ftypisom\0\0\0\0mp41";
+        for bad in [&b""[..], b"hello world", mp4, b"BM\0\0"] {
             assert_eq!(SourceFormat::detect(bad).unwrap_err().status(), 415);
         }
     }
