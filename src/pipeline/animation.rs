@@ -17,13 +17,12 @@ use image::AnimationDecoder;
 use std::io::Cursor;
 use std::time::Duration;
 
+/// Composed frames, each with its delay in milliseconds.
+type Frames<'a> = Box<dyn Iterator<Item = Result<(Pixels, u32)>> + 'a>;
+
 /// The frames of `bytes` (a GIF or WebP) as composed RGBA canvases, each with its delay in
 /// milliseconds, the decoders allocating at most `max_alloc` bytes.
-fn frames<'a>(
-    bytes: &'a [u8],
-    format: SourceFormat,
-    max_alloc: u64,
-) -> Result<Box<dyn Iterator<Item = Result<(Pixels, u32)>> + 'a>> {
+fn frames(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Result<Frames<'_>> {
     use image::ImageDecoder;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_alloc);
