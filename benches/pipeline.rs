@@ -1,7 +1,8 @@
 //! Criterion benches of each pipeline stage and of whole renders, on the photos in
 //! `testdata/`. Fixtures are loaded and decoded once, outside the timed loops.
 //!
-//! `cargo bench` runs them all; `cargo bench -- resize/` only the resize core, `-- step/` the
+//! `cargo bench` runs them all (`--features nasm,heic` adds the HEIC decode); `cargo bench --
+//! decode/` the decoders of every input format, `-- resize/` only the resize core, `-- step/` the
 //! steps after it, `-- attention` `gravity=auto`'s search, `-- placeholder` the ThumbHash and
 //! dominant colour of an original. Ids are stable (`stage/what/input->output`) so results can be compared
 //! across commits.
@@ -76,7 +77,39 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function(format!("png/{}", png.id), |b| {
         b.iter(|| decode::decode(black_box(&png.bytes), &png_info, 1).expect("decode"))
     });
+    // The same 2.5 MP photo (1920x1280) in every input format, decoded whole (colour
+    // conversion included): medium.jpg, and testdata/bench/ made from it by avifenc, cjxl
+    // and pillow-heif (see testdata/SOURCES.md); the TIFF is written here by the `image` crate
+    // (deflate, 8-bit RGB).
+    let jpeg = load("2.5mp", "medium.jpg");
+    let mut tiff = Vec::new();
+    decode_image(&jpeg.bytes)
+        .write_to(
+            &mut std::io::Cursor::new(&mut tiff),
+            image::ImageFormat::Tiff,
+        )
+        .expect("tiff");
+    let mut photos = vec![
+        ("jpeg", jpeg.bytes.clone()),
+        ("avif", load("2.5mp", "bench/medium.avif").bytes),
+        ("jxl", load("2.5mp", "bench/medium.jxl").bytes),
+        ("tiff", tiff),
+    ];
+    if cfg!(feature = "heic") {
+        photos.push(("heic", load("2.5mp", "bench/medium.heic").bytes));
+    }
+    for (format, bytes) in &photos {
+        let info = pipeline::probe(bytes).expect("probe");
+        g.bench_function(BenchmarkId::new(format!("{format}/2.5mp"), "1/1"), |b| {
+            b.iter(|| decode::decode(black_box(bytes), &info, 1).expect("decode"))
+        });
+    }
     g.finish();
+}
+
+/// A JPEG decoded by the `image` crate (for writing other formats from it).
+fn decode_image(bytes: &[u8]) -> image::DynamicImage {
+    image::load_from_memory(bytes).expect("decode")
 }
 
 fn bench_resize(c: &mut Criterion) {

@@ -100,9 +100,9 @@ async fn new_type_files(app: &TestApp) -> Vec<(&'static str, &'static str, Vec<u
         ("image/avif", "avif", avif.body.to_vec(), (120, 80)),
     ];
     if cfg!(feature = "heic") {
-        if let Ok(heic) = std::fs::read(testdata().join("inputs/heic/grid-rot.heic")) {
-            files.push(("image/heic", "heic", heic, (0, 0)));
-        }
+        let heic = std::fs::read(testdata().join("inputs/heif/grid-rot.heic")).expect("fixture");
+        // Stored 480x320 with a quarter turn (irot): shown 320x480.
+        files.push(("image/heic", "heic", heic, (320, 480)));
     }
     files
 }
