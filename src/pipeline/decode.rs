@@ -125,7 +125,9 @@ impl SourceFormat {
 fn describe_unsupported(bytes: &[u8]) -> &'static str {
     match bytes {
         [] => "it is empty",
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "an ISO BMFF file of neither an AVIF nor a HEIF brand",
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => {
+            "an ISO BMFF file of neither an AVIF nor a HEIF brand"
+        }
         [b'B', b'M', ..] => "a BMP of an unknown version",
         _ => "unrecognised signature",
     }
@@ -344,13 +346,24 @@ fn bmp_pixels_present(bytes: &[u8]) -> Result<()> {
             .get(i..i + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u16_at = |i: usize| {
+        bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
     let (Some(offset), Some(dib)) = (u32_at(10), u32_at(14)) else {
         return Err(Error::corrupt("bmp: the file ends inside its header"));
     };
     let fields = if dib == 12 {
         // OS/2 core header: 16-bit sizes, never compressed.
-        (|| Some((u64::from(u16_at(18)?), u64::from(u16_at(20)?), u16_at(24)?, 0)))()
+        (|| {
+            Some((
+                u64::from(u16_at(18)?),
+                u64::from(u16_at(20)?),
+                u16_at(24)?,
+                0,
+            ))
+        })()
     } else {
         (|| {
             let h = u32_at(22)? as i32;
@@ -488,7 +501,11 @@ fn decode_jpeg(
             let (w, h) = (started.width(), started.height());
             let cmyk: Vec<[u8; 4]> = started.read_scanlines()?;
             started.finish()?;
-            (colour::cmyk_to_srgb(cmyk.as_flattened(), adobe, profile), w, h)
+            (
+                colour::cmyk_to_srgb(cmyk.as_flattened(), adobe, profile),
+                w,
+                h,
+            )
         } else {
             let mut started = d.rgb()?;
             let (w, h) = (started.width(), started.height());
@@ -655,7 +672,6 @@ mod tests {
         assert_eq!(jpeg_shrink((100.0, 100.0), (20, 20)), 2);
         assert_eq!(jpeg_shrink((800.0, 533.0), (200, 133)), 2);
     }
-
 }
 
 /// libjpeg's error manager with two rules added to the mozjpeg crate's (errors unwind):
