@@ -280,7 +280,11 @@ fn transform(a: TransformArgs) -> Result<(), String> {
     // `fmt=auto` on the command line: as for a browser that accepts WebP.
     let format = request
         .format_choice(Some("image/webp"), |accepted| accepted)
-        .resolve(info.output(), info.has_alpha, info.animated(&request.transform));
+        .resolve(
+            info.output(),
+            info.has_alpha,
+            info.animated(&request.transform),
+        );
     let params = request.transform;
     let settings = pipeline::Settings {
         encode: pipeline::EncodeOptions {

@@ -69,7 +69,11 @@ async fn avif_and_heic_decode_like_their_reference_decoders() {
         let (mean, max) = diff(&got, &want);
         // Same bitstream decoders' output (dav1d, libde265); the YUV to RGB conversions
         // differ in rounding and in the chroma upsampling filter.
-        let (max_mean, max_max) = if format == "avif" { (0.6, 4) } else { (1.5, 12) };
+        let (max_mean, max_max) = if format == "avif" {
+            (0.6, 4)
+        } else {
+            (1.5, 12)
+        };
         assert!(
             mean <= max_mean && max <= max_max,
             "{file}: mean {mean:.3}, max {max} against the reference decoder"
@@ -113,7 +117,10 @@ async fn hostile_avif_and_heic_are_refused_quickly() {
                 assert_eq!(r.content_type(), "application/json", "{file}?{query}");
                 assert!(r.json()["error"]["code"].is_string(), "{file}?{query}");
             }
-            assert!(took < Duration::from_secs(2), "{file}?{query} took {took:?}");
+            assert!(
+                took < Duration::from_secs(2),
+                "{file}?{query} took {took:?}"
+            );
         }
     }
 }
