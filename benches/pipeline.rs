@@ -80,7 +80,7 @@ fn bench_decode(c: &mut Criterion) {
     // The same 2.5 MP photo (1920x1280) in every input format, decoded whole (colour
     // conversion included): medium.jpg, and testdata/bench/ made from it by avifenc, cjxl
     // and pillow-heif (see testdata/SOURCES.md); the TIFF is written here by the `image` crate
-    // (deflate, 8-bit RGB).
+    // (uncompressed 8-bit RGB).
     let jpeg = load("2.5mp", "medium.jpg");
     let mut tiff = Vec::new();
     decode_image(&jpeg.bytes)
