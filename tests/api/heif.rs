@@ -6,8 +6,7 @@
 //! The fixtures, references and malformed files in `testdata/inputs/heif/` are made by
 //! `testdata/inputs/make_heif_inputs.py` (avifenc/avifdec, pillow-heif).
 
-use crate::support::{testdata, TestApp};
-use image::{DynamicImage, GenericImageView};
+use crate::support::{premultiplied_diff, testdata, TestApp};
 use std::time::{Duration, Instant};
 
 const DIR: &str = "inputs/heif";
@@ -15,30 +14,6 @@ const DIR: &str = "inputs/heif";
 fn manifest(path: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read(testdata().join(DIR).join(path)).unwrap();
     serde_json::from_slice::<Vec<serde_json::Value>>(&text).unwrap()
-}
-
-/// Mean and largest absolute difference of two images' channels, colour premultiplied by
-/// alpha (the colour of a transparent pixel is not part of the image).
-fn diff(got: &DynamicImage, want: &DynamicImage) -> (f64, u8) {
-    assert_eq!(got.dimensions(), want.dimensions());
-    let (a, b) = (got.to_rgba8(), want.to_rgba8());
-    let (mut sum, mut max, mut n) = (0u64, 0u8, 0u64);
-    for (p, q) in a.pixels().zip(b.pixels()) {
-        for c in 0..4 {
-            let pre = |px: &image::Rgba<u8>| {
-                if c == 3 {
-                    px[3]
-                } else {
-                    ((u16::from(px[c]) * u16::from(px[3]) + 127) / 255) as u8
-                }
-            };
-            let d = pre(p).abs_diff(pre(q));
-            sum += u64::from(d);
-            max = max.max(d);
-            n += 1;
-        }
-    }
-    (sum as f64 / n as f64, max)
 }
 
 #[tokio::test]
@@ -66,7 +41,7 @@ async fn avif_and_heic_decode_like_their_reference_decoders() {
         let got = app.get(&format!("{path}?fmt=png")).await.image();
         let want =
             image::open(testdata().join(DIR).join("ref").join(format!("{file}.png"))).unwrap();
-        let (mean, max) = diff(&got, &want);
+        let (mean, max) = premultiplied_diff(&got, &want);
         // Same bitstream decoders' output (dav1d, libde265); the YUV to RGB conversions
         // differ in rounding and in the chroma upsampling filter.
         let (max_mean, max_max) = if format == "avif" {

@@ -6,9 +6,8 @@
 //! The fixtures and references in `testdata/inputs/new/` are made by
 //! `testdata/inputs/make_new_inputs.py` (cjxl/djxl from Debian's `libjxl-tools`, Pillow).
 
-use crate::support::{testdata, S3Env, TestApp};
+use crate::support::{premultiplied_diff, testdata, S3Env, TestApp};
 use crate::uploads::{bearer, local_config, put, request_upload};
-use image::{DynamicImage, GenericImageView};
 use std::time::{Duration, Instant};
 
 const DIR: &str = "inputs/new";
@@ -16,30 +15,6 @@ const DIR: &str = "inputs/new";
 fn manifest() -> Vec<serde_json::Value> {
     let text = std::fs::read(testdata().join(DIR).join("manifest.json")).unwrap();
     serde_json::from_slice::<Vec<serde_json::Value>>(&text).unwrap()
-}
-
-/// Mean and largest absolute difference of two images' channels; with alpha, colour is
-/// compared premultiplied (the colour of a transparent pixel is not part of the image).
-fn diff(got: &DynamicImage, want: &DynamicImage) -> (f64, u8) {
-    assert_eq!(got.dimensions(), want.dimensions());
-    let (a, b) = (got.to_rgba8(), want.to_rgba8());
-    let (mut sum, mut max, mut n) = (0u64, 0u8, 0u64);
-    for (p, q) in a.pixels().zip(b.pixels()) {
-        for c in 0..4 {
-            let pre = |px: &image::Rgba<u8>| {
-                if c == 3 {
-                    px[3]
-                } else {
-                    ((u16::from(px[c]) * u16::from(px[3]) + 127) / 255) as u8
-                }
-            };
-            let d = pre(p).abs_diff(pre(q));
-            sum += u64::from(d);
-            max = max.max(d);
-            n += 1;
-        }
-    }
-    (sum as f64 / n as f64, max)
 }
 
 #[tokio::test]
@@ -59,7 +34,7 @@ async fn jxl_tiff_and_bmp_decode_like_their_reference_decoders() {
         let got = app.get(&format!("{path}?fmt=png")).await.image();
         let want =
             image::open(testdata().join(DIR).join("ref").join(format!("{file}.png"))).unwrap();
-        let (mean, max) = diff(&got, &want);
+        let (mean, max) = premultiplied_diff(&got, &want);
         // djxl and jxl-oxide both render in floating point and round once to 8 bits; TIFF
         // and BMP are integer formats with one exact answer (16 bits: v / 257).
         let (max_mean, max_max) = if format == "jxl" { (0.5, 4) } else { (0.0, 0) };

@@ -490,3 +490,27 @@ pub fn s3_client(endpoint: &str, key: &str, secret: &str, timeout_ms: u64) -> aw
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
+
+/// Mean and largest absolute difference of two images' channels, colour premultiplied by
+/// alpha (the colour of a transparent pixel is not part of the image).
+pub fn premultiplied_diff(got: &DynamicImage, want: &DynamicImage) -> (f64, u8) {
+    assert_eq!(got.dimensions(), want.dimensions());
+    let (a, b) = (got.to_rgba8(), want.to_rgba8());
+    let (mut sum, mut max, mut n) = (0u64, 0u8, 0u64);
+    for (p, q) in a.pixels().zip(b.pixels()) {
+        for c in 0..4 {
+            let pre = |px: &image::Rgba<u8>| {
+                if c == 3 {
+                    px[3]
+                } else {
+                    ((u16::from(px[c]) * u16::from(px[3]) + 127) / 255) as u8
+                }
+            };
+            let d = pre(p).abs_diff(pre(q));
+            sum += u64::from(d);
+            max = max.max(d);
+            n += 1;
+        }
+    }
+    (sum as f64 / n as f64, max)
+}
