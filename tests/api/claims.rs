@@ -452,9 +452,19 @@ impl Watch {
             .port();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let log = root.join(format!("target/lambda-watch-claims-{name}.log"));
+        // The features this test binary was built with: the binary cargo lambda runs is then
+        // the one scripts/test.sh already built, not a second build.
+        let features: Vec<&str> = [
+            ("nasm", cfg!(feature = "nasm")),
+            ("heic", cfg!(feature = "heic")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
         let mut cmd = std::process::Command::new("cargo");
         cmd.current_dir(root)
-            .args(["lambda", "watch", "--features", "nasm", "--ignore-changes"])
+            .args(["lambda", "watch", "--ignore-changes"])
+            .args(["--features", &features.join(",")])
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
             .arg(port.to_string());
         for (k, _) in std::env::vars_os() {
