@@ -45,22 +45,27 @@ pub fn resize(resizer: &mut Resizer, src: Pixels, crop: Rect, size: (u32, u32)) 
     if let Some(mid) = preshrink(crop, size) {
         let shrunk = convolve(resizer, &src, crop, mid, FilterType::Box)?;
         drop(src);
-        let whole = Rect {
-            x: 0.0,
-            y: 0.0,
-            w: f64::from(mid.0),
-            h: f64::from(mid.1),
-        };
-        return convolve(resizer, &shrunk, whole, size, FilterType::Lanczos3);
+        return convolve(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3);
     }
-    let whole = crop.x == 0.0
-        && crop.y == 0.0
-        && crop.w == f64::from(src.width)
-        && crop.h == f64::from(src.height);
-    if whole && size == (src.width, src.height) {
+    if unchanged(&src, crop, size) {
         return Ok(src);
     }
     convolve(resizer, &src, crop, size, FilterType::Lanczos3)
+}
+
+/// The whole of an image of `size`, as a crop.
+fn whole((w, h): (u32, u32)) -> Rect {
+    Rect {
+        x: 0.0,
+        y: 0.0,
+        w: f64::from(w),
+        h: f64::from(h),
+    }
+}
+
+/// Whether cropping `crop` out of `src` and resizing it to `size` leaves `src` as it is.
+fn unchanged(src: &Pixels, crop: Rect, size: (u32, u32)) -> bool {
+    crop == whole((src.width, src.height)) && size == (src.width, src.height)
 }
 
 /// [`resize`] in linear light: the sRGB values are mapped to 16-bit linear ones
@@ -73,11 +78,7 @@ pub fn resize_linear(
     crop: Rect,
     size: (u32, u32),
 ) -> Result<Pixels> {
-    let whole = crop.x == 0.0
-        && crop.y == 0.0
-        && crop.w == f64::from(src.width)
-        && crop.h == f64::from(src.height);
-    if whole && size == (src.width, src.height) {
+    if unchanged(&src, crop, size) {
         return Ok(src);
     }
     let mapping = |e: fast_image_resize::MappingError| Error::Internal(format!("sRGB map: {e}"));
@@ -97,13 +98,7 @@ pub fn resize_linear(
         Some(mid) => {
             let shrunk = convolve_image(resizer, &linear, crop, mid, FilterType::Box)?;
             drop(linear);
-            let whole = Rect {
-                x: 0.0,
-                y: 0.0,
-                w: f64::from(mid.0),
-                h: f64::from(mid.1),
-            };
-            convolve_image(resizer, &shrunk, whole, size, FilterType::Lanczos3)?
+            convolve_image(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3)?
         }
         None => convolve_image(resizer, &linear, crop, size, FilterType::Lanczos3)?,
     };
@@ -174,15 +169,9 @@ mod tests {
         // One-pixel white lines on black, every fourth column, halved: in sRGB numbers the
         // average is 255/4 (too dark: 64), in light it is a quarter of white's (sRGB 137).
         let src = rgb(64, 8, |x, _| if x % 4 == 0 { [255; 3] } else { [0; 3] });
-        let whole = Rect {
-            x: 0.0,
-            y: 0.0,
-            w: 64.0,
-            h: 8.0,
-        };
         let mut resizer = Resizer::new();
-        let plain = resize(&mut resizer, src.clone(), whole, (16, 2)).unwrap();
-        let linear = resize_linear(&mut resizer, src, whole, (16, 2)).unwrap();
+        let plain = resize(&mut resizer, src.clone(), whole((64, 8)), (16, 2)).unwrap();
+        let linear = resize_linear(&mut resizer, src, whole((64, 8)), (16, 2)).unwrap();
         let mean =
             |p: &Pixels| p.buf.iter().map(|&v| f64::from(v)).sum::<f64>() / p.buf.len() as f64;
         assert!((mean(&plain) - 64.0).abs() < 4.0, "{}", mean(&plain));
@@ -214,13 +203,7 @@ mod tests {
     #[test]
     fn resize_keeps_flat_colour() {
         let src = rgb(64, 32, |_, _| [10, 200, 30]);
-        let full = Rect {
-            x: 0.0,
-            y: 0.0,
-            w: 64.0,
-            h: 32.0,
-        };
-        let out = resize(&mut Resizer::new(), src, full, (16, 8)).unwrap();
+        let out = resize(&mut Resizer::new(), src, whole((64, 32)), (16, 8)).unwrap();
         assert_eq!((out.width, out.height), (16, 8));
         assert!(out.buf.chunks(3).all(|p| p == [10, 200, 30]));
     }
@@ -274,13 +257,7 @@ mod tests {
             height: 8,
             alpha: true,
         };
-        let full = Rect {
-            x: 0.0,
-            y: 0.0,
-            w: 16.0,
-            h: 8.0,
-        };
-        let out = resize(&mut Resizer::new(), src, full, (5, 2)).unwrap();
+        let out = resize(&mut Resizer::new(), src, whole((16, 8)), (5, 2)).unwrap();
         for px in out.buf.chunks(4) {
             if px[3] > 10 {
                 assert!(px[0] > 245, "dark fringe: {px:?}");
