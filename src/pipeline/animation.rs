@@ -10,7 +10,7 @@
 
 use super::plan::Plan;
 use super::timings::{self, Timings};
-use super::{colour, decode, steps, Limits, Pixels, Settings, SourceFormat, SourceInfo};
+use super::{colour, decode, encode, steps, Limits, Pixels, Settings, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
 use crate::params::OutputFormat;
 use image::AnimationDecoder;
@@ -332,10 +332,9 @@ impl Encoder {
         match self {
             Encoder::Webp(w) => w.add(px, delay_ms),
             Encoder::Gif(enc) => {
-                let mut rgba = rgba(px);
-                // Speed 10: NeuQuant samples every 10th pixel, as for still GIFs.
-                let mut frame =
-                    gif::Frame::from_rgba_speed(px.width as u16, px.height as u16, &mut rgba, 10);
+                let mut rgba = encode::rgba(px).into_owned();
+                let (w, h) = (px.width as u16, px.height as u16);
+                let mut frame = gif::Frame::from_rgba_speed(w, h, &mut rgba, encode::GIF_SPEED);
                 // GIF delays are in 1/100 s.
                 frame.delay = u16::try_from((delay_ms + 5) / 10).unwrap_or(u16::MAX);
                 // Every frame is the whole canvas: clear it first, so that transparent
@@ -365,17 +364,6 @@ impl Encoder {
     }
 }
 
-fn rgba(px: &Pixels) -> Vec<u8> {
-    if px.alpha {
-        px.buf.clone()
-    } else {
-        px.buf
-            .chunks_exact(3)
-            .flat_map(|c| [c[0], c[1], c[2], 255])
-            .collect()
-    }
-}
-
 /// libwebp's animation encoder, fed frame by frame (the `webp` crate's wrapper keeps every
 /// frame until the end, and panics on errors).
 mod webp_anim {
@@ -391,12 +379,7 @@ mod webp_anim {
 
     impl WebpAnim {
         pub fn new((w, h): (u32, u32), quality: u8, plays: Option<u32>) -> Result<WebpAnim> {
-            let mut config = webp::WebPConfig::new()
-                .map_err(|()| Error::Internal("webp: config init failed".into()))?;
-            config.quality = f32::from(quality);
-            config.method = 4;
-            config.alpha_compression = 1;
-            config.alpha_filtering = 0;
+            let config = super::encode::webp_config(quality)?;
             // SAFETY: `WebPAnimEncoderOptions` is a C struct of integers, for which zero bytes
             // are valid; the init call then fills in libwebp's defaults.
             let mut opts: sys::WebPAnimEncoderOptions = unsafe { std::mem::zeroed() };

@@ -82,6 +82,14 @@ fn encode_webp(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
     } else {
         webp::Encoder::from_rgb(&p.buf, p.width, p.height)
     };
+    let mem = encoder
+        .encode_advanced(&webp_config(quality)?)
+        .map_err(|e| Error::Internal(format!("webp encode: {e:?}")))?;
+    Ok(mem.to_vec())
+}
+
+/// libwebp's settings for a lossy WebP at `quality`, still or animated.
+pub(super) fn webp_config(quality: u8) -> Result<webp::WebPConfig> {
     let mut config =
         webp::WebPConfig::new().map_err(|()| Error::Internal("webp: config init failed".into()))?;
     config.quality = f32::from(quality);
@@ -92,10 +100,7 @@ fn encode_webp(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
                                   // alpha fixture here the unfiltered one won at the same byte count, so encode it once
                                   // (about half of the WebP time of an RGBA thumbnail; see BENCHMARKS.md, W5).
     config.alpha_filtering = 0;
-    let mem = encoder
-        .encode_advanced(&config)
-        .map_err(|e| Error::Internal(format!("webp encode: {e:?}")))?;
-    Ok(mem.to_vec())
+    Ok(config)
 }
 
 fn encode_avif(p: &Pixels, quality: u8, speed: u8) -> Result<Vec<u8>> {
@@ -131,24 +136,30 @@ fn encode_png(p: &Pixels) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// NeuQuant samples every 10th pixel of a GIF frame: quality is fine for thumbnails.
+pub(super) const GIF_SPEED: i32 = 10;
+
+/// The pixels as RGBA: as they are, or RGB with opaque alpha added (the GIF quantiser's input).
+pub(super) fn rgba(p: &Pixels) -> std::borrow::Cow<'_, [u8]> {
+    if p.alpha {
+        std::borrow::Cow::Borrowed(&p.buf)
+    } else {
+        std::borrow::Cow::Owned(
+            p.buf
+                .chunks_exact(3)
+                .flat_map(|c| [c[0], c[1], c[2], 255])
+                .collect(),
+        )
+    }
+}
+
 fn encode_gif(p: &Pixels) -> Result<Vec<u8>> {
     use image::codecs::gif::GifEncoder;
-    let rgba;
-    let buf = if p.alpha {
-        &p.buf
-    } else {
-        rgba = p
-            .buf
-            .chunks_exact(3)
-            .flat_map(|c| [c[0], c[1], c[2], 255])
-            .collect::<Vec<u8>>();
-        &rgba
-    };
+    let buf = rgba(p);
     let mut out = Vec::new();
     {
-        // Speed 10: NeuQuant samples every 10th pixel; quality is fine for thumbnails.
-        let mut enc = GifEncoder::new_with_speed(&mut out, 10);
-        enc.encode(buf, p.width, p.height, image::ExtendedColorType::Rgba8)
+        let mut enc = GifEncoder::new_with_speed(&mut out, GIF_SPEED);
+        enc.encode(&buf, p.width, p.height, image::ExtendedColorType::Rgba8)
             .map_err(|e| Error::Internal(format!("gif encode: {e}")))?;
     }
     Ok(out)
