@@ -10,12 +10,11 @@
 
 use super::plan::Plan;
 use super::timings::{self, Timings};
-use super::{colour, decode, encode, steps, Limits, Pixels, Settings, SourceFormat, SourceInfo};
+use super::{colour, decode, encode, steps, Pixels, Settings, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
 use crate::params::OutputFormat;
 use image::AnimationDecoder;
 use std::io::Cursor;
-use std::time::Duration;
 
 /// Composed frames, each with its delay in milliseconds.
 type Frames<'a> = Box<dyn Iterator<Item = Result<(Pixels, u32)>> + 'a>;
@@ -172,23 +171,6 @@ fn webp_profile(bytes: &[u8]) -> Option<colour::Profile> {
     d.icc_profile().ok().flatten().map(colour::Profile::Icc)
 }
 
-/// Time spent per step name over all the frames, reported once each.
-#[derive(Default)]
-struct Totals(Vec<(&'static str, Duration)>);
-
-impl Totals {
-    fn time<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
-        let t = std::time::Instant::now();
-        let out = f();
-        let d = t.elapsed();
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, total)) => *total += d,
-            None => self.0.push((name, d)),
-        }
-        out
-    }
-}
-
 /// Render every frame of an animation with `plan` and encode them as one animated output.
 /// Returns the bytes and the output size.
 pub fn run(
@@ -201,15 +183,14 @@ pub fn run(
 ) -> Result<(Vec<u8>, (u32, u32))> {
     let limits = &settings.limits;
     let plays = info.animation.and_then(|a| a.plays);
-    let mut totals = Totals::default();
     let mut frames = frames(bytes, info.format, info.decode_bytes(1))?;
     // An animated WebP's ICCP profile applies to every frame (GIF has none).
     let profile = match info.format {
         SourceFormat::Webp => webp_profile(bytes),
         _ => None,
     };
-    let mut next = |totals: &mut Totals| {
-        totals.time(timings::DECODE, || {
+    let mut next = |timings: &mut Timings| {
+        timings.accumulate(timings::DECODE, || {
             frames.next().map(|frame| {
                 frame.map(|(mut px, delay)| {
                     colour::to_srgb(&mut px, profile.as_ref());
@@ -218,7 +199,7 @@ pub fn run(
             })
         })
     };
-    let Some(first) = next(&mut totals) else {
+    let Some(first) = next(timings) else {
         return Err(Error::corrupt(format!("{}: no frames", info.format.name())));
     };
     let (first, first_delay) = first?;
@@ -234,48 +215,32 @@ pub fn run(
     let plan = seen.as_ref().unwrap_or(plan);
     let steps = plan.steps();
     let mut cx = steps::Context { resizer };
-    let mut render = |px: Pixels, totals: &mut Totals| -> Result<Pixels> {
+    let mut render = |px: Pixels, timings: &mut Timings| -> Result<Pixels> {
         let mut px = px;
         for step in &steps {
-            px = totals.time(step.name(), || step.run(px, &mut cx))?;
+            px = timings.accumulate(step.name(), || step.run(px, &mut cx))?;
         }
         Ok(px)
     };
-    let out = render(first, &mut totals)?;
+    let out = render(first, timings)?;
     let size = (out.width, out.height);
     let mut encoder = Encoder::new(plan.format, size, plan.quality, plays)?;
-    totals.time(timings::ENCODE, || encoder.add(&out, first_delay))?;
+    timings.accumulate(timings::ENCODE, || encoder.add(&out, first_delay))?;
     drop(out);
-    while let Some(frame) = next(&mut totals) {
+    while let Some(frame) = next(timings) {
         let (px, delay) = frame?;
-        let out = render(px, &mut totals)?;
+        let out = render(px, timings)?;
         if (out.width, out.height) != size {
             return Err(Error::Internal(
                 "animation frames of different sizes".into(),
             ));
         }
-        totals.time(timings::ENCODE, || encoder.add(&out, delay))?;
-        check_size(encoder.len(), limits)?;
+        timings.accumulate(timings::ENCODE, || encoder.add(&out, delay))?;
+        limits.check_output_bytes(encoder.len())?;
     }
-    let bytes = totals.time(timings::ENCODE, || encoder.finish())?;
-    check_size(bytes.len(), limits)?;
-    for (name, d) in totals.0 {
-        timings.push(name, d);
-    }
+    let bytes = timings.accumulate(timings::ENCODE, || encoder.finish())?;
+    limits.check_output_bytes(bytes.len())?;
     Ok((bytes, size))
-}
-
-fn check_size(len: usize, limits: &Limits) -> Result<()> {
-    if len as u64 > limits.max_output_bytes {
-        return Err(Error::limit(
-            "max_output_bytes",
-            format!(
-                "the animation is over {len} bytes; at most {} are allowed",
-                limits.max_output_bytes
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// An animated encoder fed one output frame at a time.

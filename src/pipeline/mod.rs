@@ -170,6 +170,20 @@ impl Limits {
         Ok(())
     }
 
+    /// Refuse an encoded output (or an animation's frames so far) over `max_output_bytes`.
+    pub fn check_output_bytes(&self, len: usize) -> Result<()> {
+        if len as u64 > self.max_output_bytes {
+            return Err(Error::limit(
+                "max_output_bytes",
+                format!(
+                    "the output is {len} bytes; at most {} are allowed",
+                    self.max_output_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuse work the chosen encoder makes too slow.
     fn check_format(&self, layout: &Layout, format: OutputFormat) -> Result<()> {
         if format == OutputFormat::Avif && layout.output_pixels() > self.max_avif_pixels {
@@ -297,16 +311,7 @@ pub fn run(
     let bytes = timings.time(timings::ENCODE, || {
         encode::encode(&px, plan.format, plan.quality, settings.encode)
     })?;
-    if bytes.len() as u64 > limits.max_output_bytes {
-        return Err(Error::limit(
-            "max_output_bytes",
-            format!(
-                "the output is {} bytes; at most {} are allowed",
-                bytes.len(),
-                limits.max_output_bytes
-            ),
-        ));
-    }
+    limits.check_output_bytes(bytes.len())?;
     Ok(Rendered {
         bytes,
         format: plan.format,

@@ -40,6 +40,22 @@ impl Timings {
         out
     }
 
+    /// Run `f`, adding its time to the stage called `name` when one ran already (the same
+    /// step over every frame of an animation), else recording it as [`Timings::time`] does.
+    pub fn accumulate<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        let d = t.elapsed();
+        match self.entries[..self.len]
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+        {
+            Some((_, total)) => *total += d,
+            None => self.push(name, d),
+        }
+        out
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, Duration)> + '_ {
         self.entries[..self.len].iter().copied()
     }
