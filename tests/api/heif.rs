@@ -6,14 +6,13 @@
 //! The fixtures, references and malformed files in `testdata/inputs/heif/` are made by
 //! `testdata/inputs/make_heif_inputs.py` (avifenc/avifdec, pillow-heif).
 
-use crate::support::{premultiplied_diff, testdata, TestApp};
+use crate::support::{json_list, premultiplied_diff, testdata, TestApp};
 use std::time::{Duration, Instant};
 
 const DIR: &str = "inputs/heif";
 
 fn manifest(path: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read(testdata().join(DIR).join(path)).unwrap();
-    serde_json::from_slice::<Vec<serde_json::Value>>(&text).unwrap()
+    json_list(&testdata().join(DIR).join(path))
 }
 
 #[tokio::test]

@@ -6,15 +6,14 @@
 //! The fixtures and references in `testdata/inputs/new/` are made by
 //! `testdata/inputs/make_new_inputs.py` (cjxl/djxl from Debian's `libjxl-tools`, Pillow).
 
-use crate::support::{premultiplied_diff, testdata, S3Env, TestApp};
+use crate::support::{json_list, premultiplied_diff, testdata, S3Env, TestApp};
 use crate::uploads::{bearer, local_config, put, request_upload};
 use std::time::{Duration, Instant};
 
 const DIR: &str = "inputs/new";
 
 fn manifest() -> Vec<serde_json::Value> {
-    let text = std::fs::read(testdata().join(DIR).join("manifest.json")).unwrap();
-    serde_json::from_slice::<Vec<serde_json::Value>>(&text).unwrap()
+    json_list(&testdata().join(DIR).join("manifest.json"))
 }
 
 #[tokio::test]

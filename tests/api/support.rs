@@ -514,3 +514,9 @@ pub fn premultiplied_diff(got: &DynamicImage, want: &DynamicImage) -> (f64, u8) 
     }
     (sum as f64 / n as f64, max)
 }
+
+/// A fixture manifest: a JSON list (of the cases a reference test walks).
+pub fn json_list(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
