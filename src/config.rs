@@ -164,6 +164,12 @@ pub struct Config {
     #[arg(long, env = "IMGFN_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 
+    /// How far a JPEG's shrink-on-load (DCT-scaled decode) may go before the Lanczos3 resize:
+    /// `fast` (the smallest scale that covers the output, as sharp does), `balanced` (1.25x the
+    /// output per side) or `faithful` (1.5x: slower, closest to a full-resolution resize).
+    #[arg(long, env = "IMGFN_SHRINK", default_value = "fast")]
+    pub shrink: crate::pipeline::decode::Shrink,
+
     /// AVIF encoder speed, 1 (smallest files) to 10 (fastest).
     #[arg(long, env = "IMGFN_AVIF_SPEED", default_value_t = DEFAULT_AVIF_SPEED,
           value_parser = clap::value_parser!(u8).range(1..=10))]
@@ -283,6 +289,7 @@ impl Config {
             max_avif_pixels: DEFAULT_MAX_AVIF_PIXELS,
             max_frames: DEFAULT_MAX_FRAMES,
             max_animation_pixels: DEFAULT_MAX_ANIMATION_PIXELS,
+            shrink: crate::pipeline::decode::Shrink::default(),
             allowed_backgrounds: Vec::new(),
             public_url: None,
             gallery_link_secs: DEFAULT_GALLERY_LINK_SECS,
@@ -329,6 +336,7 @@ impl Config {
                 max_frames: self.max_frames,
                 max_animation_pixels: self.max_animation_pixels,
                 max_render_bytes: self.memory_budget_mib << 20,
+                shrink: self.shrink,
             },
             encode: EncodeOptions {
                 avif_speed: self.avif_speed,

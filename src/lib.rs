@@ -37,6 +37,7 @@ pub mod route;
 mod routes;
 pub mod server;
 pub mod signing;
+pub mod simd;
 pub mod source;
 pub mod srcset;
 pub mod state;

@@ -26,6 +26,8 @@ enum Command {
     Sign(SignArgs),
     /// Print the URL parameters as the README's Markdown table (generated from the table).
     Params,
+    /// Print the SIMD paths this binary and this CPU use (as the startup log line names them).
+    Simd,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +68,10 @@ struct TransformArgs {
     /// DCT scale denominator for --decode-only (1, 2, 4 or 8).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=8))]
     shrink: u32,
+    /// How far a JPEG's shrink-on-load may go, as the server's IMGFN_SHRINK: fast, balanced
+    /// or faithful.
+    #[arg(long, env = "IMGFN_SHRINK", default_value = "fast")]
+    shrink_on_load: pipeline::decode::Shrink,
 }
 
 /// The URL API as command-line flags, generated from the parameter table: `--query` takes a
@@ -145,6 +151,10 @@ fn main() -> std::process::ExitCode {
                 print!("{}", imgfn::params::markdown_table());
                 Ok(())
             }
+            Command::Simd => {
+                println!("{}", imgfn::simd::Simd::detect());
+                Ok(())
+            }
         }
     };
     match result {
@@ -189,6 +199,7 @@ fn lambda() -> Result<(), String> {
         return Err("IMGFN_BUCKET must name the bucket of originals under Lambda".into());
     }
     init_tracing(config.log_format);
+    imgfn::simd::Simd::detect().log();
     runtime()?.block_on(async move {
         let source = source::Source::open(imgfn::state::source_spec(&config)).await?;
         let mode = config.invoke_mode;
@@ -201,6 +212,7 @@ fn lambda() -> Result<(), String> {
 
 fn serve(config: Config) -> Result<(), String> {
     init_tracing(config.log_format);
+    imgfn::simd::Simd::detect().log();
     runtime()?.block_on(async move {
         let source = source::Source::open(imgfn::state::source_spec(&config)).await?;
         let addr = config.addr;
@@ -286,11 +298,16 @@ fn transform(a: TransformArgs) -> Result<(), String> {
             info.animated(&request.transform),
         );
     let params = request.transform;
+    let defaults = Config::with_root(".").settings();
     let settings = pipeline::Settings {
         encode: pipeline::EncodeOptions {
             avif_speed: a.avif_speed.clamp(1, 10),
         },
-        ..Config::with_root(".").settings()
+        limits: pipeline::Limits {
+            shrink: a.shrink_on_load,
+            ..defaults.limits
+        },
+        ..defaults
     };
     let mut resizer = fast_image_resize::Resizer::new();
     let mut run = || -> Result<pipeline::Rendered, String> {

@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
             max_animation_pixels: 4_000_000,
             // What the fuzzer's own RSS limit (2 GiB) leaves room for.
             max_render_bytes: 512 << 20,
+            ..Limits::default()
         },
         ..Settings::default()
     };

@@ -402,21 +402,63 @@ fn tiff_buffers(format: SourceFormat, native: u64) -> u64 {
     }
 }
 
-/// How much larger than the output the DCT-scaled image must stay, so that Lanczos3 still
-/// does the last part of the reduction. DCT scaling is a box filter: measured on the photos in
-/// testdata/, decoding straight to the output size costs 4-9 dB PSNR against a full-resolution
-/// Lanczos3, while a 1.5x margin keeps detailed images within ~1-2 dB and the 20 MP -> 400 px
-/// case (1/8 scale, margin 1.9) at 43 dB.
-const SHRINK_MARGIN: f64 = 1.5;
+/// How far shrink-on-load may reduce a JPEG before Lanczos3 does the rest (`IMGFN_SHRINK`).
+/// DCT scaling is a box filter: the larger the share of the reduction it does, the faster the
+/// decode and the further the result drifts from a full-resolution Lanczos3. Measured on the
+/// photos of BENCHMARKS.md ("Shrink-on-load"), against sharp, which decodes at the smallest
+/// scale that still covers the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shrink {
+    /// The smallest DCT scale that still covers the output (sharp's rule). Its PSNR against a
+    /// full-resolution Lanczos3 is at least sharp's on every benchmark photo, and it is the
+    /// fastest: the default.
+    #[default]
+    Fast,
+    /// The scaled image keeps 1.25x the output's pixels per side.
+    Balanced,
+    /// The scaled image keeps 1.5x the output's pixels per side (the rule before
+    /// `IMGFN_SHRINK`): 2560 -> 1200 px then decodes at full size, 2-4x slower.
+    Faithful,
+}
 
-/// The DCT scale denominator (1, 2, 4 or 8) for shrink-on-load: the largest reduction after
-/// which the `crop` region (stored pixels) still has `SHRINK_MARGIN` times `need` pixels.
-pub fn jpeg_shrink(crop: (f64, f64), need: (u32, u32)) -> u32 {
-    let fits = |d: u32, len: f64, need: u32| len / f64::from(d) >= f64::from(need) * SHRINK_MARGIN;
-    [8u32, 4, 2]
-        .into_iter()
-        .find(|&d| fits(d, crop.0, need.0) && fits(d, crop.1, need.1))
-        .unwrap_or(1)
+impl Shrink {
+    /// Every mode, as `IMGFN_SHRINK` spells it.
+    pub const NAMES: [&'static str; 3] = ["fast", "balanced", "faithful"];
+
+    /// How much larger than the output the scaled image must stay, per side.
+    pub fn margin(self) -> f64 {
+        match self {
+            Shrink::Fast => 1.0,
+            Shrink::Balanced => 1.25,
+            Shrink::Faithful => 1.5,
+        }
+    }
+
+    /// The DCT scale denominator (1, 2, 4 or 8): the largest reduction after which the
+    /// `crop` region (stored pixels) still has `margin()` times `need` pixels on each side.
+    pub fn jpeg_shrink(self, crop: (f64, f64), need: (u32, u32)) -> u32 {
+        let margin = self.margin();
+        let fits = |d: u32, len: f64, need: u32| len / f64::from(d) >= f64::from(need) * margin;
+        [8u32, 4, 2]
+            .into_iter()
+            .find(|&d| fits(d, crop.0, need.0) && fits(d, crop.1, need.1))
+            .unwrap_or(1)
+    }
+}
+
+impl std::str::FromStr for Shrink {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fast" => Ok(Shrink::Fast),
+            "balanced" => Ok(Shrink::Balanced),
+            "faithful" => Ok(Shrink::Faithful),
+            other => Err(format!(
+                "`{other}` is not a shrink mode: one of {}",
+                Shrink::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// Decode the stored pixels, JPEGs at 1/`shrink` scale (1, 2, 4 or 8), allocating at most
@@ -664,13 +706,41 @@ mod tests {
 
     #[test]
     fn shrink_keeps_at_least_the_needed_pixels() {
-        assert_eq!(jpeg_shrink((6000.0, 4000.0), (400, 267)), 8);
-        assert_eq!(jpeg_shrink((6000.0, 4000.0), (1000, 600)), 4);
-        assert_eq!(jpeg_shrink((6000.0, 4000.0), (1000, 667)), 2); // 1000 < 667 * 1.5
-        assert_eq!(jpeg_shrink((6000.0, 4000.0), (2000, 1333)), 2);
-        assert_eq!(jpeg_shrink((6000.0, 4000.0), (4000, 2667)), 1);
-        assert_eq!(jpeg_shrink((100.0, 100.0), (20, 20)), 2);
-        assert_eq!(jpeg_shrink((800.0, 533.0), (200, 133)), 2);
+        let faithful = |crop, need| Shrink::Faithful.jpeg_shrink(crop, need);
+        assert_eq!(faithful((6000.0, 4000.0), (400, 267)), 8);
+        assert_eq!(faithful((6000.0, 4000.0), (1000, 600)), 4);
+        assert_eq!(faithful((6000.0, 4000.0), (1000, 667)), 2); // 1000 < 667 * 1.5
+        assert_eq!(faithful((6000.0, 4000.0), (2000, 1333)), 2);
+        assert_eq!(faithful((6000.0, 4000.0), (4000, 2667)), 1);
+        assert_eq!(faithful((100.0, 100.0), (20, 20)), 2);
+        assert_eq!(faithful((800.0, 533.0), (200, 133)), 2);
+        // Fast: the scaled image only has to cover the output (2560 -> 1200: 1/2, 1280 px).
+        let fast = |crop, need| Shrink::Fast.jpeg_shrink(crop, need);
+        assert_eq!(fast((2560.0, 1707.0), (1200, 800)), 2);
+        assert_eq!(
+            Shrink::Balanced.jpeg_shrink((2560.0, 1707.0), (1200, 800)),
+            1
+        );
+        assert_eq!(faithful((2560.0, 1707.0), (1200, 800)), 1);
+        assert_eq!(fast((6000.0, 4000.0), (750, 500)), 8); // exactly covers
+        assert_eq!(fast((6000.0, 4000.0), (751, 500)), 4);
+        assert_eq!(
+            Shrink::Balanced.jpeg_shrink((6000.0, 4000.0), (600, 400)),
+            8
+        );
+        assert_eq!(
+            Shrink::Balanced.jpeg_shrink((6000.0, 4000.0), (601, 400)),
+            4
+        );
+        assert_eq!(fast((100.0, 100.0), (200, 200)), 1); // upscaling: never
+        for name in Shrink::NAMES {
+            assert_eq!(
+                name.parse::<Shrink>()
+                    .map(|s| format!("{s:?}").to_lowercase()),
+                Ok(name.to_string())
+            );
+        }
+        assert!("quick".parse::<Shrink>().is_err());
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Limits {
     /// Most memory one render may need (decode, resize and encode together, estimated from
     /// the header and the plan before any work). Default 768 MiB, the default budget.
     pub max_render_bytes: u64,
+    /// How far a JPEG's shrink-on-load may reduce before the resize (`IMGFN_SHRINK`): it bounds
+    /// the fidelity lost to DCT scaling. Default [`decode::Shrink::Fast`].
+    pub shrink: decode::Shrink,
 }
 
 impl Default for Limits {
@@ -101,6 +104,7 @@ impl Default for Limits {
             max_frames: 300,
             max_animation_pixels: 100_000_000,
             max_render_bytes: 768 << 20,
+            shrink: decode::Shrink::default(),
         }
     }
 }

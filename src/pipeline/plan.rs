@@ -5,7 +5,7 @@
 use super::geometry::{layout, Rect};
 use super::steps::{trim, Flatten, Orient, Pad, Resize, Step, EFFECTS};
 use super::timings::{self, Timings};
-use super::{attention, decode, encode, Limits, Orientation, Pixels, SourceFormat, SourceInfo};
+use super::{attention, encode, Limits, Orientation, Pixels, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
 use crate::params::{Flip, Gravity, OutputFormat, Rgba, Transform};
 
@@ -251,7 +251,7 @@ fn prepare_from(
     let size = orientation.inverse().display_size(layout.size);
     let shrink = match (known.shrink, info.format) {
         (Some(shrink), _) => shrink,
-        (None, SourceFormat::Jpeg) => decode::jpeg_shrink((region.w, region.h), size),
+        (None, SourceFormat::Jpeg) => limits.shrink.jpeg_shrink((region.w, region.h), size),
         (None, _) => 1,
     };
     let background = transform.background();
@@ -483,7 +483,7 @@ mod tests {
             plan.size
         };
         let shrink = match info.format {
-            SourceFormat::Jpeg => decode::jpeg_shrink((crop.w, crop.h), size),
+            SourceFormat::Jpeg => Limits::default().shrink.jpeg_shrink((crop.w, crop.h), size),
             _ => 1,
         };
         let px = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
@@ -1089,9 +1089,9 @@ mod tests {
                 ))
             })
             .unwrap();
-        // 800 wide to 200 wants 1/2 (400 >= 1.5 x 200), where the whole image took 1/8.
-        assert_eq!(asked, [2]);
-        assert_eq!((seen.shrink, px.width), (2, 2000));
+        // 800 wide to 200 wants 1/4 (200 still covers 200), where the whole image took 1/8.
+        assert_eq!(asked, [4]);
+        assert_eq!((seen.shrink, px.width), (4, 1000));
         assert_eq!(
             seen.region,
             Rect {

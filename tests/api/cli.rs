@@ -207,6 +207,33 @@ async fn serve_logs_one_json_line_per_request_with_the_documented_fields() {
 }
 
 #[tokio::test]
+async fn the_startup_line_names_the_simd_paths_and_the_test_build_has_them_all() {
+    let root = testdata_arg();
+    let s = Served::start(serve(&["--root", &root, "--log-format", "json"]));
+    let lines = s.lines();
+    let simd = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["simd"].is_string())
+        .unwrap_or_else(|| panic!("no startup line with `simd`: {lines:#?}"));
+    let paths = simd["simd"].as_str().unwrap().to_string();
+    // `imgfn simd` prints the same line.
+    let printed = run(imgfn().arg("simd"));
+    assert_eq!(text(&printed.stdout).trim(), paths);
+    // scripts/test.sh runs the fast build (nasm installed, `--features nasm`): every SIMD path
+    // is on, and the line says so at info level. A libjpeg-turbo left over from a build
+    // without nasm (the stale-cache trap) fails here. (A plain `cargo test` builds without
+    // the feature: only the line itself is checked then.)
+    if cfg!(all(target_arch = "x86_64", feature = "nasm")) {
+        for on in ["libjpeg-turbo=on", "rav1e/rav1d-asm=on", "libwebp=sse2"] {
+            assert!(paths.contains(on), "{on} missing: {paths}");
+        }
+        assert!(!paths.contains("fast_image_resize=none"), "{paths}");
+        assert_eq!(simd["level"], "INFO", "{simd}");
+    }
+}
+
+#[tokio::test]
 async fn flags_win_over_environment_variables() {
     // Two folders, each holding one image the other lacks.
     let (a, b) = (tempdir(), tempdir());
