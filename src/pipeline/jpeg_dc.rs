@@ -1,4 +1,4 @@
-//! DC-only decoding of baseline JPEGs: the 1/8 shrink-on-load fast path.
+//! DC-only decoding of JPEGs: the 1/8 shrink-on-load fast path.
 //!
 //! At 1/8 scale each 8×8 block becomes one pixel, its DC coefficient (libjpeg's 1×1 IDCT is
 //! exactly `DC * q0 / 8 + 128`). libjpeg-turbo still decodes every AC coefficient's Huffman
@@ -7,13 +7,16 @@
 //! skipping a coefficient is a lookup and a shift. That entropy pass is nearly all the time
 //! of a 20 MP → thumbnail job.
 //!
-//! Only the common case is handled: 8-bit baseline Huffman (SOF0/SOF1), one interleaved scan
-//! of all components, grey or YCbCr. Anything else (progressive, arithmetic, CMYK, RGB,
-//! several scans, a corrupt stream) returns `None` and libjpeg decodes the file as before,
-//! so every error message still comes from libjpeg.
+//! Handled: 8-bit baseline Huffman (SOF0/SOF1) with one interleaved scan of all components,
+//! and progressive Huffman (SOF2, [`progressive`]: its DC scans only), grey or YCbCr. Both
+//! build the same planes of DC values, which one conversion turns into RGB. Anything else
+//! (arithmetic, CMYK, RGB, several sequential scans, a corrupt stream) returns `None` and
+//! libjpeg decodes the file as before, so every error message still comes from libjpeg.
 
 use super::jpeg_header::{self, JpegHeader};
 use super::{Pixels, SourceInfo};
+
+mod progressive;
 
 /// Bits looked up at once. Codes and their value bits longer than this take the slow path.
 const LUT_BITS: u32 = 11;
@@ -109,6 +112,17 @@ struct Bits<'a> {
 }
 
 impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Bits<'a> {
+        Bits {
+            data,
+            pos: 0,
+            buf: 0,
+            n: 0,
+            marker: false,
+            fake: 0,
+        }
+    }
+
     #[inline(always)]
     fn refill(&mut self) {
         if self.n > 56 {
@@ -280,6 +294,100 @@ fn be16(b: &[u8], i: usize) -> Option<usize> {
     Some(usize::from(*b.get(i)?) << 8 | usize::from(*b.get(i + 1)?))
 }
 
+/// The Huffman and quantisation tables in force at a point of the file, and the restart
+/// interval: DHT, DQT and DRI segments applied in file order (a later one replaces a slot).
+#[derive(Default)]
+struct Tables {
+    dc: [Option<Huffman>; 4],
+    ac: [Option<Huffman>; 4],
+    /// Each slot's first (DC) quantiser; 0 for a slot no DQT defined (or defined as 0, which
+    /// this decoder declines too).
+    q0: [u16; 4],
+    restart_interval: usize,
+}
+
+impl Tables {
+    /// Apply one marker segment (other markers are ignored); `None` for a table this decoder
+    /// cannot use.
+    fn apply(&mut self, marker: u8, seg_data: &[u8]) -> Option<()> {
+        match marker {
+            0xC4 => {
+                let mut p = 0;
+                while p < seg_data.len() {
+                    let tc = seg_data[p] >> 4;
+                    let th = usize::from(seg_data[p] & 15);
+                    if tc > 1 || th > 3 {
+                        return None;
+                    }
+                    let counts: [u8; 16] = seg_data.get(p + 1..p + 17)?.try_into().ok()?;
+                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let symbols = seg_data.get(p + 17..p + 17 + total)?;
+                    let table = Huffman::new(&counts, symbols, tc == 1)?;
+                    if tc == 0 {
+                        self.dc[th] = Some(table);
+                    } else {
+                        self.ac[th] = Some(table);
+                    }
+                    p += 17 + total;
+                }
+            }
+            0xDB => {
+                let mut p = 0;
+                while p < seg_data.len() {
+                    let pq = seg_data[p] >> 4;
+                    let tq = usize::from(seg_data[p] & 15);
+                    if tq > 3 || pq > 1 {
+                        return None;
+                    }
+                    self.q0[tq] = if pq == 0 {
+                        u16::from(*seg_data.get(p + 1)?)
+                    } else {
+                        be16(seg_data, p + 1)? as u16
+                    };
+                    p += 1 + 64 * (usize::from(pq) + 1);
+                }
+            }
+            0xDD => self.restart_interval = be16(seg_data, 0)?,
+            _ => {}
+        }
+        Some(())
+    }
+}
+
+/// Grey or three components that libjpeg reads as YCbCr: an Adobe RGB JPEG, or one with R,
+/// G, B ids, is not (nor CMYK).
+fn colour_ok(header: &JpegHeader<'_>) -> bool {
+    let f = &header.frame;
+    match f.components.len() {
+        1 => true,
+        3 => {
+            header.adobe_transform != Some(0)
+                && !f.components.iter().map(|c| c.id).eq([b'R', b'G', b'B'])
+        }
+        _ => false,
+    }
+}
+
+/// One DC difference: its Huffman-coded size, then that many bits. `None` for a code the
+/// table lacks or a size over 11 (more than an 8-bit DC difference can need).
+#[inline(always)]
+fn dc_diff(bits: &mut Bits<'_>, t: &Huffman) -> Option<i32> {
+    bits.refill();
+    let (len, sym) = t.lut[bits.peek(LUT_BITS) as usize];
+    let s = if len != 0 {
+        bits.consume(u32::from(len));
+        u32::from(sym)
+    } else {
+        u32::from(bits.symbol(t)?)
+    };
+    if s > 11 {
+        return None;
+    }
+    let diff = if s == 0 { 0 } else { extend(bits.peek(s), s) };
+    bits.consume(s);
+    Some(diff)
+}
+
 /// Decode a baseline JPEG at 1/8 scale as RGB, or `None` when libjpeg should do it.
 ///
 /// The file's structure comes from the one marker walker ([`jpeg_header`]); this reads only
@@ -304,7 +412,7 @@ pub fn decode_checked(bytes: &[u8], info: &SourceInfo) -> Option<Pixels> {
 }
 
 fn decode_header(bytes: &[u8], header: &JpegHeader<'_>) -> Option<Pixels> {
-    let (comps, hmax, vmax) = decode_planes(bytes, header)?;
+    let (comps, hmax, vmax) = planes(bytes, header)?;
     let (width, height) = (
         usize::from(header.frame.width),
         usize::from(header.frame.height),
@@ -316,64 +424,26 @@ fn decode_header(bytes: &[u8], header: &JpegHeader<'_>) -> Option<Pixels> {
     ))
 }
 
-/// Each component's plane of DC values (one per block), with the largest sampling factors.
+/// Each component's plane of DC values (one per block), with the largest sampling factors:
+/// from the one scan of a baseline file, or the DC scans of a progressive one.
+fn planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component>, usize, usize)> {
+    if header.frame.progressive() {
+        progressive::decode_planes(bytes, header)
+    } else {
+        decode_planes(bytes, header)
+    }
+}
+
+/// [`planes`] of a baseline file.
 fn decode_planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component>, usize, usize)> {
     let f = &header.frame;
-    // Baseline or extended sequential Huffman, grey or three components.
-    if !matches!(f.marker, 0xC0 | 0xC1) || !matches!(f.components.len(), 1 | 3) {
+    // Baseline or extended sequential Huffman.
+    if !matches!(f.marker, 0xC0 | 0xC1) || !colour_ok(header) {
         return None;
     }
-    // Only YCbCr (or grey): an Adobe RGB JPEG, or one with R, G, B ids, is not.
-    if f.components.len() == 3
-        && (header.adobe_transform == Some(0)
-            || f.components.iter().map(|c| c.id).eq([b'R', b'G', b'B']))
-    {
-        return None;
-    }
-    let mut q0 = [0u16; 4];
-    let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
-    let mut ac_tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut tables = Tables::default();
     for seg in &header.segments {
-        let seg_data = seg.data;
-        match seg.marker {
-            0xC4 => {
-                let mut p = 0;
-                while p < seg_data.len() {
-                    let tc = seg_data[p] >> 4;
-                    let th = usize::from(seg_data[p] & 15);
-                    if tc > 1 || th > 3 {
-                        return None;
-                    }
-                    let counts: [u8; 16] = seg_data.get(p + 1..p + 17)?.try_into().ok()?;
-                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
-                    let symbols = seg_data.get(p + 17..p + 17 + total)?;
-                    let table = Huffman::new(&counts, symbols, tc == 1)?;
-                    if tc == 0 {
-                        dc_tables[th] = Some(table);
-                    } else {
-                        ac_tables[th] = Some(table);
-                    }
-                    p += 17 + total;
-                }
-            }
-            0xDB => {
-                let mut p = 0;
-                while p < seg_data.len() {
-                    let pq = seg_data[p] >> 4;
-                    let tq = usize::from(seg_data[p] & 15);
-                    if tq > 3 || pq > 1 {
-                        return None;
-                    }
-                    q0[tq] = if pq == 0 {
-                        u16::from(*seg_data.get(p + 1)?)
-                    } else {
-                        be16(seg_data, p + 1)? as u16
-                    };
-                    p += 1 + 64 * (usize::from(pq) + 1);
-                }
-            }
-            _ => {}
-        }
+        tables.apply(seg.marker, seg.data)?;
     }
     let sos = header.first_scan;
     let n = usize::from(*sos.first()?);
@@ -409,9 +479,7 @@ fn decode_planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component
     let (hmax, vmax) = scan(
         bytes.get(header.scan_data..)?,
         &mut comps,
-        &dc_tables,
-        &ac_tables,
-        &q0,
+        &tables,
         usize::from(header.restart_interval),
         (usize::from(f.width), usize::from(f.height)),
     )?;
@@ -461,9 +529,7 @@ fn skip_ac(bits: &mut Bits<'_>, t: &Huffman) -> Option<()> {
 fn scan(
     data: &[u8],
     comps: &mut [Component],
-    dc_tables: &[Option<Huffman>; 4],
-    ac_tables: &[Option<Huffman>; 4],
-    q0: &[u16; 4],
+    tables: &Tables,
     restart_interval: usize,
     (width, height): (usize, usize),
 ) -> Option<(usize, usize)> {
@@ -487,18 +553,14 @@ fn scan(
             (mcux * c.h, mcuy * c.v)
         };
         c.plane = vec![0; c.bw.checked_mul(c.bh)?];
-        if dc_tables[c.dc_table].is_none() || ac_tables[c.ac_table].is_none() || q0[c.tq] == 0 {
+        if tables.dc[c.dc_table].is_none()
+            || tables.ac[c.ac_table].is_none()
+            || tables.q0[c.tq] == 0
+        {
             return None;
         }
     }
-    let mut bits = Bits {
-        data,
-        pos: 0,
-        buf: 0,
-        n: 0,
-        marker: false,
-        fake: 0,
-    };
+    let mut bits = Bits::new(data);
     let mut pred = [0i32; 3];
     let total = mcux.checked_mul(mcuy)?;
     let mut restarts = 0u8;
@@ -510,26 +572,13 @@ fn scan(
         }
         let (mx, my) = (m % mcux, m / mcux);
         for (ci, c) in comps.iter_mut().enumerate() {
-            let dc_t = dc_tables[c.dc_table].as_ref()?;
-            let ac_t = ac_tables[c.ac_table].as_ref()?;
-            let q = i32::from(q0[c.tq]);
+            let dc_t = tables.dc[c.dc_table].as_ref()?;
+            let ac_t = tables.ac[c.ac_table].as_ref()?;
+            let q = i32::from(tables.q0[c.tq]);
             let (bh, bv) = if single { (1, 1) } else { (c.h, c.v) };
             for by in 0..bv {
                 for bx in 0..bh {
-                    bits.refill();
-                    // DC: a symbol (the size of the difference), then that many bits.
-                    let (len, sym) = dc_t.lut[bits.peek(LUT_BITS) as usize];
-                    let s = if len != 0 {
-                        bits.consume(u32::from(len));
-                        u32::from(sym)
-                    } else {
-                        u32::from(bits.symbol(dc_t)?)
-                    };
-                    if s > 11 {
-                        return None;
-                    }
-                    let diff = if s == 0 { 0 } else { extend(bits.peek(s), s) };
-                    bits.consume(s);
+                    let diff = dc_diff(&mut bits, dc_t)?;
                     // (Wrapping, as libjpeg's int arithmetic: a corrupt stream may drift.)
                     pred[ci] = pred[ci].wrapping_add(diff);
                     let (x, y) = (mx * bh + bx, my * bv + by);
@@ -647,7 +696,7 @@ mod tests {
     }
 
     /// libjpeg's own 1/8 decode, for comparison.
-    fn libjpeg_eighth(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
+    pub(super) fn libjpeg_eighth(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
         let mut d = mozjpeg::Decompress::builder().from_mem(bytes).unwrap();
         d.scale(1);
         let mut s = d.rgb().unwrap();
@@ -657,7 +706,7 @@ mod tests {
         (px, w, h)
     }
 
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    pub(super) fn psnr(a: &[u8], b: &[u8]) -> f64 {
         let mse: f64 = a
             .iter()
             .zip(b)
@@ -678,10 +727,11 @@ mod tests {
         LumaExact { min_db: f64 },
     }
 
-    /// Every JPEG fixture (testdata/*.jpg and testdata/jpeg/*.jpg) and what the fast path
+    /// Every JPEG fixture (testdata/*.jpg, testdata/jpeg/*.jpg and the progressive ones of
+    /// testdata/jpeg/progressive/) and what the fast path
     /// does with it. A fixture added or removed must be listed here: coverage cannot vanish
     /// silently.
-    const FIXTURES: [(&str, Expect); 20] = {
+    const FIXTURES: [(&str, Expect); 31] = {
         use Expect::*;
         [
             ("jpeg/gray.jpg", Identical),
@@ -702,7 +752,39 @@ mod tests {
             ("orient-8.jpg", LumaExact { min_db: 39.0 }),
             ("medium.jpg", LumaExact { min_db: 38.5 }),
             ("large.jpg", LumaExact { min_db: 49.0 }),
-            ("jpeg/progressive.jpg", Declined),
+            ("jpeg/progressive.jpg", LumaExact { min_db: 39.0 }),
+            ("jpeg/progressive/grey-sa-77x53.jpg", Identical),
+            ("jpeg/progressive/p444-restart-1mcu-64x48.jpg", Identical),
+            ("jpeg/progressive/pillow-p444-57x39.jpg", Identical),
+            ("jpeg/progressive/p411-73x41.jpg", Identical),
+            (
+                "jpeg/progressive/p420-simple-101x75.jpg",
+                LumaExact { min_db: 37.0 },
+            ),
+            (
+                "jpeg/progressive/p422-dc-separate-sa-99x67.jpg",
+                LumaExact { min_db: 49.5 },
+            ),
+            (
+                "jpeg/progressive/p420-dc-separate-sa-restart-1row-97x71.jpg",
+                LumaExact { min_db: 41.0 },
+            ),
+            (
+                "jpeg/progressive/p420-dc-no-refinement-81x57.jpg",
+                LumaExact { min_db: 40.0 },
+            ),
+            (
+                "jpeg/progressive/p420-ac-sa-restart-2mcu-88x64.jpg",
+                LumaExact { min_db: 36.0 },
+            ),
+            (
+                "jpeg/progressive/p420-jpegtran-67x45.jpg",
+                LumaExact { min_db: 39.5 },
+            ),
+            (
+                "jpeg/progressive/pillow-p420-95x63.jpg",
+                LumaExact { min_db: 45.0 },
+            ),
             ("cmyk.jpg", Declined),
         ]
     };
@@ -711,7 +793,7 @@ mod tests {
     fn fast_path_coverage_and_exactness_per_fixture() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
         let mut found: Vec<String> = Vec::new();
-        for sub in ["", "jpeg/"] {
+        for sub in ["", "jpeg/", "jpeg/progressive/"] {
             for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
                 if name.ends_with(".jpg") {
@@ -763,7 +845,7 @@ mod tests {
     }
 
     /// libjpeg's own 1/8 decode without colour conversion: its luma (Y) plane.
-    fn libjpeg_eighth_luma(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
+    pub(super) fn libjpeg_eighth_luma(bytes: &[u8]) -> (Vec<u8>, usize, usize) {
         let mut d = mozjpeg::Decompress::builder().from_mem(bytes).unwrap();
         d.scale(1);
         let grey = d.color_space() == mozjpeg::ColorSpace::JCS_GRAYSCALE;
@@ -786,9 +868,9 @@ mod tests {
     }
 
     /// This decoder's luma at the output size (what `to_rgb` reads for Y).
-    fn fast_luma(bytes: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn fast_luma(bytes: &[u8]) -> Option<Vec<u8>> {
         let header = jpeg_header::parse_head(bytes).ok()?;
-        let (comps, hmax, vmax) = decode_planes(bytes, &header)?;
+        let (comps, hmax, vmax) = planes(bytes, &header)?;
         let (w, h) = (
             usize::from(header.frame.width).div_ceil(8),
             usize::from(header.frame.height).div_ceil(8),
@@ -854,12 +936,17 @@ mod tests {
     #[test]
     fn declines_what_it_does_not_handle() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        for f in ["jpeg/progressive.jpg", "cmyk.jpg"] {
-            assert!(
-                decode(&std::fs::read(dir.join(f)).unwrap()).is_none(),
-                "{f}"
-            );
-        }
+        assert!(decode(&std::fs::read(dir.join("cmyk.jpg")).unwrap()).is_none());
+        // A progressive file marked as arithmetic-coded (SOF10): libjpeg's.
+        let mut arithmetic =
+            std::fs::read(dir.join("jpeg/progressive/p420-simple-101x75.jpg")).unwrap();
+        assert!(decode(&arithmetic).is_some());
+        let sof = arithmetic
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC2])
+            .unwrap();
+        arithmetic[sof + 1] = 0xCA;
+        assert!(decode(&arithmetic).is_none());
         let small = std::fs::read(dir.join("small.jpg")).unwrap();
         for cut in [0, 1, 2, 100, 600, small.len() / 2] {
             let _ = decode(&small[..cut]); // never panics
