@@ -36,6 +36,7 @@ pub const DEFAULT_RENDITIONS_PREFIX: &str = "_renditions/";
 pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 32 << 20;
 pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 300;
+pub const DEFAULT_SECRETS_TTL_SECS: u64 = 300;
 /// Lambda's buffered responses are at most 6 MB *after* base64 (4/3) and the JSON envelope.
 pub const BUFFERED_RESPONSE_BUDGET: u64 = 4_400_000;
 /// Lambda's streamed responses: 20 MiB is the default maximum of a streamed response.
@@ -239,6 +240,18 @@ pub struct Config {
     #[arg(long, env = "IMGFN_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<UploadToken>,
 
+    /// Lambda only: the Secrets Manager secret (ARN or name) holding the signing keys and the
+    /// upload token, read through AWS's Parameters and Secrets extension (`secrets.rs`), in
+    /// place of IMGFN_SIGNING_KEYS and IMGFN_UPLOAD_TOKEN.
+    #[arg(long, env = "IMGFN_SECRETS_ID")]
+    pub secrets_id: Option<String>,
+
+    /// How long the secret's values are used before it is read again (a rotated key reaches
+    /// a warm instance within this time), in seconds.
+    #[arg(long, env = "IMGFN_SECRETS_TTL_SECS", default_value_t = DEFAULT_SECRETS_TTL_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub secrets_ttl_secs: u64,
+
     /// Key prefix under which uploads are stored (`<prefix>YYYY/MM/<uuid>.<ext>`).
     #[arg(long, env = "IMGFN_UPLOAD_PREFIX", default_value = DEFAULT_UPLOAD_PREFIX)]
     pub upload_prefix: String,
@@ -314,6 +327,8 @@ impl Config {
             s3_timeout_ms: DEFAULT_S3_TIMEOUT_MS,
             revalidate_secs: DEFAULT_REVALIDATE_SECS,
             upload_token: None,
+            secrets_id: None,
+            secrets_ttl_secs: DEFAULT_SECRETS_TTL_SECS,
             upload_prefix: DEFAULT_UPLOAD_PREFIX.into(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             upload_expiry_secs: DEFAULT_UPLOAD_EXPIRY_SECS,

@@ -3,9 +3,15 @@
 //! With `RESPONSE_STREAM` (the default), bodies leave as raw bytes after a metadata prelude:
 //! no base64, no binary-media-type settings, whatever the caller's `Accept` header. With
 //! `BUFFERED`, lambda_http base64-encodes binary bodies and sets `isBase64Encoded`.
+//!
+//! Before each event the secrets are re-read if their TTL has passed (`secrets.rs`), and a
+//! body's `x-amz-content-sha256` is checked as Lambda checks it behind CloudFront's origin
+//! access control (there, IAM refuses a wrong one before imgfn runs; here the emulator and a
+//! public URL get the same answer from imgfn itself).
 
 use crate::app::{self, AppState};
 use crate::config::InvokeMode;
+use crate::error::Error;
 use crate::route::{self, Route};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,7 +33,11 @@ fn into_request(req: lambda_http::Request) -> http::Request<Bytes> {
 /// Answer one event: the same body limit as the local server's (Lambda has read the body
 /// already, but the decision is one), then the same handler.
 async fn answer(state: &AppState, req: lambda_http::Request) -> http::Response<Bytes> {
+    state.secrets.refresh_if_stale().await;
     let req = into_request(req);
+    if let Err(e) = check_payload_hash(&req) {
+        return app::error_response(&e);
+    }
     let parsed = Route::of(state, &req);
     let limit = match route::body_limit(&parsed, state, &req) {
         Ok(limit) => limit,
@@ -37,6 +47,35 @@ async fn answer(state: &AppState, req: lambda_http::Request) -> http::Response<B
         return app::error_response(&route::too_large(limit));
     }
     app::handle_route(state, parsed, req).await
+}
+
+/// `x-amz-content-sha256`, when sent, must be the hex SHA-256 of the body: SigV4's payload
+/// hash, which CloudFront's origin access control passes on and Lambda verifies (it takes no
+/// unsigned payloads).
+fn check_payload_hash(req: &http::Request<Bytes>) -> crate::Result<()> {
+    use sha2::{Digest, Sha256};
+    let Some(given) = req.headers().get("x-amz-content-sha256") else {
+        return Ok(());
+    };
+    let actual = Sha256::digest(req.body());
+    let matches = given.len() == 64
+        && given
+            .as_bytes()
+            .chunks(2)
+            .zip(actual.iter())
+            .all(|(hex, byte)| {
+                std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    == Some(*byte)
+            });
+    if matches {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(
+            "x-amz-content-sha256 is not the SHA-256 of the body (hex)".into(),
+        ))
+    }
 }
 
 /// How many times in a row the runtime loop may fail to reach the runtime API before the

@@ -35,6 +35,7 @@ pub mod policy;
 mod respond;
 pub mod route;
 mod routes;
+pub mod secrets;
 pub mod server;
 pub mod signing;
 pub mod simd;

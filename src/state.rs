@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gallery;
 use crate::pipeline::Settings;
 use crate::policy::Policy;
+use crate::secrets::Secrets;
 use crate::source::{Source, SourceSpec};
 use fast_image_resize::Resizer;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,9 @@ pub struct AppState {
     /// The local server's bound address (port 0 resolved), for URLs back to ourselves when
     /// `IMGFN_PUBLIC_URL` is not set.
     bound: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Signing keys and upload token in force: the configuration's, or (under Lambda) a
+    /// secret's, re-read after its TTL. Requests read them here, never from `config`.
+    pub secrets: Secrets,
 }
 
 /// The permits a render holds while it runs: one worker and its weight in MiB of the memory
@@ -63,9 +67,16 @@ impl AppState {
             )),
             dims: gallery::dims_cache(),
             bound: std::sync::OnceLock::new(),
+            secrets: Secrets::fixed(config.signing_keys.clone(), config.upload_token.clone()),
             source,
             config,
         }
+    }
+
+    /// The same state with its secrets read elsewhere (Lambda: Secrets Manager).
+    pub fn with_secrets(mut self, secrets: Secrets) -> AppState {
+        self.secrets = secrets;
+        self
     }
 
     /// Record the address the local server bound (once).

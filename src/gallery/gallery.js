@@ -26,28 +26,76 @@ function consumeHashToken() {
   history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
 }
 
+// The token travels in a header of imgfn's own: behind CloudFront's origin access control the
+// distribution replaces `Authorization` with its signature of the request.
 function authHeaders(extra = {}) {
   const headers = { ...extra };
   const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (token) headers['X-Imgfn-Authorization'] = `Bearer ${token}`;
   return headers;
 }
 
+// Hex SHA-256 of a request body: behind CloudFront's origin access control, Lambda accepts a
+// POST only with its payload hash in `x-amz-content-sha256` (it takes no unsigned payloads).
+// Web Crypto exists in secure contexts only (https, localhost); elsewhere the header is left out.
+async function payloadHash(body) {
+  if (!(globalThis.crypto && crypto.subtle)) return null;
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// 429 (Lambda throttled at its reserved concurrency, or a WAF rule set to answer 429) and 503
+// (imgfn's render queue is full) are worth retrying: after Retry-After, else 1, 2, 4, 8 s.
+const RETRY_STATUSES = [429, 503];
+const RETRY_DELAYS_S = [1, 2, 4, 8];
+
+function retryDelay(res, attempt) {
+  const after = Number(res.headers.get('retry-after'));
+  const seconds = Number.isFinite(after) && after > 0 ? after : RETRY_DELAYS_S[attempt];
+  return Math.min(seconds, 30);
+}
+
 // fetch() against the imgfn API; resolves to parsed JSON, rejects with the API error message.
-async function api(path, { method = 'GET', headers = {}, body } = {}) {
-  let res;
-  try {
-    res = await fetch(path, { method, headers: authHeaders(headers), body, cache: 'no-store' });
-  } catch {
-    throw new Error('network error');
+// `onWait(text)` is told when a busy answer is retried, and with '' once it has passed.
+async function api(path, { method = 'GET', headers = {}, body, onWait = () => {} } = {}) {
+  const sent = authHeaders(headers);
+  if (body !== undefined) {
+    const hash = await payloadHash(body);
+    if (hash) sent['x-amz-content-sha256'] = hash;
   }
-  let data = null;
-  try { data = await res.json(); } catch { /* non-JSON body */ }
-  if (!res.ok) {
-    throw new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+  for (let attempt = 0; ; attempt += 1) {
+    let res;
+    try {
+      res = await fetch(path, { method, headers: sent, body, cache: 'no-store' });
+    } catch {
+      throw new Error('network error');
+    }
+    if (RETRY_STATUSES.includes(res.status) && attempt < RETRY_DELAYS_S.length) {
+      const wait = retryDelay(res, attempt);
+      onWait(`The service is busy (HTTP ${res.status}); retrying in ${wait} s…`);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
+    if (attempt > 0) onWait('');
+    let data = null;
+    try { data = await res.json(); } catch { /* non-JSON body */ }
+    if (!res.ok) {
+      const message = data && data.error && data.error.message;
+      if (message) throw new Error(message);
+      if (res.status === 403) {
+        // AWS WAF's block (its rate rule) answers 403 with a page of its own.
+        throw new Error('Refused by the firewall in front of the service (HTTP 403): too many '
+          + 'requests from this address? Wait a few minutes and reload.');
+      }
+      if (RETRY_STATUSES.includes(res.status)) {
+        throw new Error(`The service is still busy (HTTP ${res.status}); try again in a minute.`);
+      }
+      throw new Error(`HTTP ${res.status}`);
+    }
+    if (data === null) throw new Error(`invalid response (HTTP ${res.status})`);
+    return data;
   }
-  if (data === null) throw new Error(`invalid response (HTTP ${res.status})`);
-  return data;
 }
 
 function listUrl({ prefix, cursor, limit } = {}) {
@@ -174,7 +222,9 @@ function init() {
     loading = true;
     more.disabled = true;
     try {
-      const page = await api(listUrl({ cursor }));
+      const page = await api(listUrl({ cursor }), {
+        onWait: (text) => { galleryStatus.textContent = text; },
+      });
       galleryStatus.textContent = '';
       for (const item of page.items || []) {
         if (!findFigure(grid, item.key)) grid.append(renderItem(item));
@@ -218,6 +268,7 @@ function init() {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ filename: file.name, content_type: fileType(file), bytes: file.size }),
+        onWait: (text) => setStatus('signing', text || 'Requesting upload URL…'),
       });
 
       setStatus('uploading', 'Uploading…');

@@ -5,12 +5,12 @@
 use crate::error::{Error, Result};
 use crate::gallery::{self, Dims, GalleryQuery};
 use crate::placeholder::Placeholder;
-use crate::respond::{header_str, json_response, static_response};
+use crate::respond::{json_response, static_response};
 use crate::source::Listed;
 use crate::state::{unix_now, AppState};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{header, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use std::sync::Arc;
 
 /// `GET /_/gallery`: the page.
@@ -34,8 +34,9 @@ pub(crate) fn script() -> Response<Bytes> {
 /// `GET /_/gallery.json`: one page of originals with dimensions and thumbnail URLs.
 pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     // A listing hands out (signed) URLs to everything: with a token configured, it needs it.
-    if let Some(token) = &state.config.upload_token {
-        token.check(header_str(req, header::AUTHORIZATION))?;
+    let secrets = state.secrets.current();
+    if let Some(token) = &secrets.upload_token {
+        token.check(super::uploads::bearer(req))?;
     }
     let q = GalleryQuery::parse(req.uri().query())?;
     let listing = state
@@ -45,7 +46,7 @@ pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Re
     // Thumbnail signatures expire; `exp` is rounded so listings within half the lifetime
     // hand out the same URLs and browser and CDN caches keep hitting.
     let exp = gallery::link_expiry(unix_now(), state.config.gallery_link_secs);
-    let link = |path: String| match &state.config.signing_keys {
+    let link = |path: String| match &secrets.signing_keys {
         Some(keys) => keys.sign(&path, Some(exp)),
         None => path,
     };

@@ -56,7 +56,7 @@ pub(crate) async fn get(
 /// an [`ImageRequest`] and the allow-lists applied; and the `Cache-Control` of the answer.
 fn parse(state: &AppState, req: &Request<Bytes>) -> Result<(ImageRequest, String)> {
     let now = unix_now();
-    let expires = match &state.config.signing_keys {
+    let expires = match &state.secrets.current().signing_keys {
         Some(keys) => keys.verify(req.uri().path(), req.uri().query(), now)?,
         None => None,
     };
@@ -124,7 +124,8 @@ impl Answer<'_> {
     ) -> Result<Option<crate::srcset::Img>> {
         let state = self.state;
         let exp = crate::gallery::link_expiry(unix_now(), state.config.gallery_link_secs);
-        let link = |path_and_query: String| match &state.config.signing_keys {
+        let secrets = state.secrets.current();
+        let link = |path_and_query: String| match &secrets.signing_keys {
             Some(keys) => keys.sign(&path_and_query, Some(exp)),
             None => path_and_query,
         };

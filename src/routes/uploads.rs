@@ -10,10 +10,22 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use std::time::Duration;
 
-fn upload_token(state: &AppState) -> Result<&uploads::UploadToken> {
-    state.config.upload_token.as_ref().ok_or_else(|| {
+fn upload_token(state: &AppState) -> Result<uploads::UploadToken> {
+    state.secrets.current().upload_token.clone().ok_or_else(|| {
         Error::Forbidden("uploads are not enabled on this server (IMGFN_UPLOAD_TOKEN)".into())
     })
+}
+
+/// The bearer credential of a request: `X-Imgfn-Authorization` when present, else
+/// `Authorization`. Behind CloudFront's origin access control the distribution signs every
+/// request to the Function URL and replaces `Authorization` with its own SigV4 signature, so
+/// the gallery page sends the token in the header of our own.
+pub(crate) fn bearer<B>(req: &Request<B>) -> Option<&str> {
+    header_str(
+        req,
+        header::HeaderName::from_static("x-imgfn-authorization"),
+    )
+    .or_else(|| header_str(req, header::AUTHORIZATION))
 }
 
 /// `POST /_/uploads`: check the token, the type and the size, choose the key, sign a PUT.
@@ -23,7 +35,7 @@ pub(crate) async fn create_upload(
     trace: &mut Trace,
 ) -> Result<Response<Bytes>> {
     let token = upload_token(state)?;
-    token.check(header_str(req, header::AUTHORIZATION))?;
+    token.check(bearer(req))?;
     let upload = UploadRequest::parse(req.body(), state.config.max_upload_bytes)?;
     let now = unix_now();
     let key = uploads::new_key(&state.config.upload_prefix, now, upload.content_type)?;
