@@ -5,7 +5,9 @@
 //! already parsed to decide the body limit), which always returns a response: every error
 //! becomes its JSON body here, and is logged once, here.
 
+use crate::config::MetricsFormat;
 use crate::error::Result;
+use crate::metrics;
 use crate::respond::{self, Trace};
 use crate::route::Route;
 use crate::routes;
@@ -31,11 +33,25 @@ pub async fn handle_route(
 ) -> Response<Bytes> {
     let started = Instant::now();
     let mut trace = Trace::default();
-    let response = match dispatch(state, route, &req, &mut trace).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    let route_name = metrics::route_name(&route);
+    let (result, admission_wait) = metrics::measure(dispatch(state, route, &req, &mut trace)).await;
+    let (response, error) = match result {
+        Ok(r) => (r, None),
+        Err(e) => (error_response(&e), Some(e)),
     };
-    respond::finish(&req, response, &trace, started)
+    let response = respond::finish(&req, response, &trace, started);
+    if state.config.metrics == MetricsFormat::Emf {
+        metrics::emit(&metrics::Sample {
+            route: route_name,
+            status: response.status().as_u16(),
+            bytes: response.body().len(),
+            total: started.elapsed(),
+            trace: &trace,
+            admission_wait,
+            error: error.as_ref(),
+        });
+    }
+    response
 }
 
 async fn dispatch(

@@ -51,6 +51,15 @@ pub enum InvokeMode {
     Buffered,
 }
 
+/// Per-request metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsFormat {
+    /// None.
+    None,
+    /// CloudWatch Embedded Metric Format lines on stdout (`metrics.rs`).
+    Emf,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -283,6 +292,11 @@ pub struct Config {
     /// Log format: text or json.
     #[arg(long, env = "IMGFN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Per-request metrics: none, or emf (CloudWatch Embedded Metric Format on stdout; the
+    /// default under Lambda).
+    #[arg(long, env = "IMGFN_METRICS", value_enum, default_value_t = MetricsFormat::None)]
+    pub metrics: MetricsFormat,
 }
 
 impl Config {
@@ -336,6 +350,7 @@ impl Config {
             invoke_mode: InvokeMode::ResponseStream,
             max_response_bytes: None,
             log_format: LogFormat::Text,
+            metrics: MetricsFormat::None,
         }
     }
 

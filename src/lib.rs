@@ -18,6 +18,8 @@
 //! - [`server`]: the local HTTP server; [`lambda`]: Function URL events, same handler.
 //! - [`uploads`]: presigned (or locally signed) upload URLs; [`gallery`]: the listing and
 //!   the HTML page built on it.
+//! - [`secrets`]: the signing keys and upload token in force (given, or read from Secrets
+//!   Manager and re-read after a TTL); [`metrics`]: one CloudWatch EMF line per request.
 //! - [`error`]: the one error enum and its HTTP mapping.
 
 pub mod app;
@@ -28,6 +30,7 @@ pub mod gallery;
 pub mod key;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod params;
 pub mod pipeline;
 pub mod placeholder;

@@ -198,19 +198,61 @@ fn lambda() -> Result<(), String> {
     if config.bucket.is_none() {
         return Err("IMGFN_BUCKET must name the bucket of originals under Lambda".into());
     }
+    // CloudWatch turns EMF lines into metrics without an agent.
+    if std::env::var_os("IMGFN_METRICS").is_none() {
+        config.metrics = imgfn::config::MetricsFormat::Emf;
+    }
+    if config.secrets_id.is_some()
+        && (config.signing_keys.is_some() || config.upload_token.is_some())
+    {
+        return Err(
+            "IMGFN_SECRETS_ID replaces IMGFN_SIGNING_KEYS and IMGFN_UPLOAD_TOKEN: give one source"
+                .into(),
+        );
+    }
     init_tracing(config.log_format);
     imgfn::simd::Simd::detect().log();
     runtime()?.block_on(async move {
-        let source = source::Source::open(imgfn::state::source_spec(&config)).await?;
+        // The secret is read while the S3 client is built, not after it.
+        let (source, secrets) = tokio::join!(
+            source::Source::open(imgfn::state::source_spec(&config)),
+            read_secret(&config)
+        );
+        let (source, secrets) = (source?, secrets?);
         let mode = config.invoke_mode;
-        let state = Arc::new(AppState::new(config, source));
+        let state = AppState::new(config, source);
+        let state = Arc::new(match secrets {
+            Some(secrets) => state.with_secrets(secrets),
+            None => state,
+        });
         imgfn::lambda::run(state, mode)
             .await
             .map_err(|e| e.to_string())
     })
 }
 
+/// Cold start: the secret named by IMGFN_SECRETS_ID, through the secrets extension.
+#[cfg(feature = "lambda")]
+async fn read_secret(config: &Config) -> Result<Option<imgfn::secrets::Secrets>, String> {
+    let Some(id) = config.secrets_id.clone() else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let extension = imgfn::secrets::Extension::from_env()?;
+    let ttl = std::time::Duration::from_secs(config.secrets_ttl_secs);
+    let secrets = imgfn::secrets::Secrets::from_extension(extension, id.clone(), ttl).await?;
+    tracing::info!(secret = %id, ms = started.elapsed().as_secs_f64() * 1e3, "secret read");
+    Ok(Some(secrets))
+}
+
 fn serve(config: Config) -> Result<(), String> {
+    if config.secrets_id.is_some() {
+        return Err(
+            "IMGFN_SECRETS_ID is read through AWS's secrets extension, under Lambda only; \
+                    give the local server IMGFN_SIGNING_KEYS and IMGFN_UPLOAD_TOKEN"
+                .into(),
+        );
+    }
     init_tracing(config.log_format);
     imgfn::simd::Simd::detect().log();
     runtime()?.block_on(async move {

@@ -106,6 +106,7 @@ impl AppState {
     /// most `IMGFN_QUEUE_TIMEOUT_MS`, then 503), then a worker.
     pub(crate) async fn admit(&self, memory_bytes: u64) -> Result<Admission> {
         let timeout = Duration::from_millis(self.config.queue_timeout_ms);
+        let waiting = std::time::Instant::now();
         // Owned permits: they move into the blocking task and are released when the render
         // ends, not when the request's future is dropped (a client that hangs up frees
         // nothing early).
@@ -129,6 +130,7 @@ impl AppState {
             .acquire_owned()
             .await
             .map_err(|_| Error::Internal("worker pool closed".into()))?;
+        crate::metrics::note_admission_wait(waiting.elapsed());
         Ok(Admission {
             _cpu: cpu,
             _memory: memory,
