@@ -217,6 +217,50 @@ impl Store<'_> {
     }
 }
 
+/// Wraps `window.fetch` to keep, for every POST the page makes, its headers and body.
+const RECORD_POSTS: &str = r#"
+window.__imgfnPosts = [];
+const original = window.fetch;
+window.fetch = (input, init = {}) => {
+  if ((init.method || 'GET').toUpperCase() === 'POST') {
+    window.__imgfnPosts.push({url: String(input), headers: init.headers || {}, body: init.body});
+  }
+  return original(input, init);
+};
+"#;
+
+/// The page's POST (the upload grant) carried `x-amz-content-sha256`, the hex SHA-256 of the
+/// very body it sent (what Lambda demands behind CloudFront's origin access control), and its
+/// token in `X-Imgfn-Authorization` (CloudFront replaces `Authorization`).
+async fn assert_payload_hashes(browser: &Client) {
+    use sha2::{Digest, Sha256};
+    let posts = browser
+        .execute("return window.__imgfnPosts;", vec![])
+        .await
+        .unwrap();
+    let posts = posts.as_array().expect("recorded POSTs");
+    assert_eq!(posts.len(), 1, "one POST per upload: {posts:?}");
+    let post = &posts[0];
+    assert!(
+        post["url"].as_str().unwrap().ends_with("/_/uploads"),
+        "{post}"
+    );
+    let body = post["body"].as_str().expect("a text body");
+    let hash = post["headers"]["x-amz-content-sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no x-amz-content-sha256: {post}"));
+    let expected: String = Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hash, expected, "the payload hash of {body}");
+    assert_eq!(
+        post["headers"]["X-Imgfn-Authorization"],
+        format!("Bearer {TOKEN}"),
+        "{post}"
+    );
+}
+
 /// `screenshot` names the PNG saved under target/; the S3 run's is also the README's
 /// docs/gallery.png when IMGFN_UPDATE_SCREENSHOT is set.
 async fn run_gallery(app: &TestApp, store: Store<'_>, screenshot: &str) {
@@ -249,6 +293,13 @@ async fn run_gallery(app: &TestApp, store: Store<'_>, screenshot: &str) {
     let url = browser.current_url().await.unwrap();
     assert!(!url.as_str().contains(TOKEN), "{url}");
 
+    // What the page hands the browser's fetch() for each POST, recorded on its way through
+    // (the request itself still goes to the server): its headers and the exact body.
+    browser
+        .execute(RECORD_POSTS, vec![])
+        .await
+        .expect("the recorder installs");
+
     // Upload through the form: the page asks for a URL, PUTs the file to it, shows it.
     let upload_dir = tempdir();
     let file = upload_dir.join("holiday photo.jpg");
@@ -276,6 +327,7 @@ async fn run_gallery(app: &TestApp, store: Store<'_>, screenshot: &str) {
     )
     .await;
     assert_eq!(state[0], "done", "upload failed in the page: {state}");
+    assert_payload_hashes(&browser).await;
     // The bar is moved by the upload's progress events alone; the last one reported every
     // byte of the file.
     let progress = browser

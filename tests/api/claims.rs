@@ -435,15 +435,15 @@ async fn an_s3_stall_mid_body_gives_504_within_the_timeout() {
 // The Lambda invoke modes through the real runtime path: `cargo lambda watch` runs the binary
 // as a Lambda behind an emulated Function URL, started here with the environment under test.
 
-struct Watch {
+pub(crate) struct Watch {
     child: std::process::Child,
-    base: String,
-    log: std::path::PathBuf,
+    pub(crate) base: String,
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Watch {
     /// `cargo lambda watch` on a free port, serving `s3`'s prefix with `env` on top.
-    async fn start(name: &str, s3: &S3Env, env: &[(&str, &str)]) -> Watch {
+    pub(crate) async fn start(name: &str, s3: &S3Env, env: &[(&str, &str)]) -> Watch {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -524,7 +524,7 @@ impl Watch {
         watch
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
@@ -536,7 +536,7 @@ impl Watch {
     /// BUFFERED mode `cargo lambda watch` does both, about one run in four, after the function
     /// has logged its 200 (not understood yet; see the issue 15 note). Any answer from the
     /// function, right or wrong, is what the test judges.
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.base);
         for attempt in 1.. {
             let why = match patient_client(30).get(&url).send().await {

@@ -210,3 +210,301 @@ async fn uploads_through_the_function_url_go_straight_to_s3() {
     let img = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
     assert_eq!(img.width(), 100);
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: a body's payload hash, secrets from Secrets Manager, EMF metrics. Each through the
+// real Lambda runtime path (`cargo lambda watch` running the binary).
+
+/// Hex SHA-256, as `x-amz-content-sha256` carries it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn bodies_with_their_payload_hash_are_accepted_and_a_wrong_hash_is_refused() {
+    crate::needs!(LambdaEmulator, Garage);
+    let l = Lambda::new().await;
+    let body =
+        serde_json::json!({"filename": "cat.jpg", "content_type": "image/jpeg", "bytes": 1000})
+            .to_string();
+    // What the gallery page sends through CloudFront: the token in X-Imgfn-Authorization
+    // (CloudFront's signature replaces Authorization) and the body's SHA-256.
+    let post = |hash: String| {
+        l.client
+            .post(format!("{}/_/uploads", l.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-imgfn-authorization",
+                format!("Bearer {}", required_env("IMGFN_TEST_LAMBDA_UPLOAD_TOKEN")),
+            )
+            .header("x-amz-content-sha256", hash)
+            .body(body.clone())
+            .send()
+    };
+    let ok = post(sha256_hex(body.as_bytes())).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let grant: serde_json::Value = serde_json::from_slice(&ok.bytes().await.unwrap()).unwrap();
+    assert!(grant["upload_url"].is_string(), "{grant}");
+    // Upper-case hex is the same hash.
+    let upper = post(sha256_hex(body.as_bytes()).to_uppercase())
+        .await
+        .unwrap();
+    assert_eq!(upper.status(), 200);
+    for wrong in [
+        sha256_hex(b"another body"),
+        "UNSIGNED-PAYLOAD".to_string(),
+        sha256_hex(body.as_bytes())[..63].to_string(),
+    ] {
+        let refused = post(wrong.clone()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{wrong}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
+        assert_eq!(json["error"]["code"], "bad_request", "{wrong}: {json}");
+    }
+}
+
+/// AWS's Parameters and Secrets Lambda extension, stood in for on loopback (it stands in for
+/// AWS, not for imgfn): `GET /secretsmanager/get?secretId=` answered with the secret's
+/// `GetSecretValue` JSON, only to a caller presenting the session token in
+/// `X-Aws-Parameters-Secrets-Token`. The test changes the secret's value as an operator
+/// rotating it would.
+struct SecretsExtension {
+    port: u16,
+    value: std::sync::Arc<std::sync::Mutex<String>>,
+    /// (secretId, token header) of every call.
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:imgfn/test-AbCdEf";
+const SESSION_TOKEN: &str = "session-token-of-this-execution-environment";
+
+impl SecretsExtension {
+    async fn start(value: &str) -> SecretsExtension {
+        use http_body_util::Full;
+        use hyper::body::Bytes;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let value = std::sync::Arc::new(std::sync::Mutex::new(value.to_string()));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (v, c) = (value.clone(), calls.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (v, c) = (v.clone(), c.clone());
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let id = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                        .find(|(k, _)| k == "secretId")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    let token = req
+                        .headers()
+                        .get("x-aws-parameters-secrets-token")
+                        .and_then(|t| t.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    c.lock().unwrap().push((id.clone(), token.clone()));
+                    let (status, body) = if req.uri().path() != "/secretsmanager/get" {
+                        (404, "not found".to_string())
+                    } else if token != SESSION_TOKEN {
+                        (
+                            401,
+                            "missing or wrong X-Aws-Parameters-Secrets-Token".to_string(),
+                        )
+                    } else if id != SECRET_ARN {
+                        (400, "ResourceNotFoundException".to_string())
+                    } else {
+                        let secret = v.lock().unwrap().clone();
+                        (
+                            200,
+                            serde_json::json!({
+                            "ARN": SECRET_ARN, "Name": "imgfn/test", "SecretString": secret,
+                            "VersionId": "v", "VersionStages": ["AWSCURRENT"],
+                            "CreatedDate": "2026-11-30T00:00:00Z"})
+                            .to_string(),
+                        )
+                    };
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        SecretsExtension { port, value, calls }
+    }
+
+    fn rotate_to(&self, value: &str) {
+        *self.value.lock().unwrap() = value.to_string();
+    }
+}
+
+/// The EMF documents among the lines of a log.
+fn emf_lines(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn secrets_come_from_the_extension_rotate_without_a_restart_and_metrics_are_emf() {
+    crate::needs!(CargoLambda, Garage);
+    let _turn = crate::support::turn("lambda-claims").await;
+    let s3 = S3Env::new("lambda-secrets").await;
+    s3.put_fixture("small.jpg").await;
+    let token = "upload-token-from-the-secret-0001";
+    // No signing keys yet (the emulator's start-up check fetches an unsigned URL).
+    let extension =
+        SecretsExtension::start(&serde_json::json!({"upload_token": token}).to_string()).await;
+    let port = extension.port.to_string();
+    let lambda = crate::claims::Watch::start(
+        "secrets",
+        &s3,
+        &[
+            ("IMGFN_SECRETS_ID", SECRET_ARN),
+            ("IMGFN_SECRETS_TTL_SECS", "1"),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+            ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // The upload token is the secret's: a grant for it, none for another.
+    let ask = |bearer: &str| {
+        client
+            .post(format!("{}/_/uploads", lambda.base))
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(r#"{"filename": "a.jpg", "content_type": "image/jpeg", "bytes": 10}"#)
+            .send()
+    };
+    assert_eq!(ask(token).await.unwrap().status(), 200);
+    assert_eq!(ask("some-other-token-0000000").await.unwrap().status(), 401);
+
+    // Rotation, as the README's procedure does it, with no restart in between.
+    let k1 = "k1:first-signing-secret-2026";
+    let k2 = "k2:second-signing-secret-2026";
+    let sign = |keys: &str, path: &str| {
+        keys.parse::<imgfn::signing::SigningKeys>()
+            .unwrap()
+            .sign(path, None)
+    };
+    let path = "/small.jpg?w=40&fmt=png";
+    let status = |p: String| {
+        let lambda = &lambda;
+        async move { lambda.get(&p).await.status }
+    };
+    let ttl = std::time::Duration::from_millis(1200);
+    // 1. Signing turned on: k1.
+    extension
+        .rotate_to(&serde_json::json!({"signing_keys": k1, "upload_token": token}).to_string());
+    tokio::time::sleep(ttl).await;
+    assert_eq!(status(path.into()).await, 403, "unsigned, once keys are on");
+    assert_eq!(status(sign(k1, path)).await, 200);
+    // 2. The new key first, the old one kept: both verify, URLs signed before keep working.
+    extension.rotate_to(&format!("{k2},{k1}"));
+    tokio::time::sleep(ttl).await;
+    assert_eq!(status(sign(k2, path)).await, 200);
+    assert_eq!(status(sign(k1, path)).await, 200);
+    // ...and a plain keys string carries no upload token: uploads are off.
+    assert_eq!(ask(token).await.unwrap().status(), 403);
+    // 3. The old key's URLs have expired: it goes.
+    extension.rotate_to(k2);
+    tokio::time::sleep(ttl).await;
+    assert_eq!(status(sign(k1, path)).await, 403);
+    assert_eq!(status(sign(k2, path)).await, 200);
+    // A secret that turns unreadable keeps the last good values in force.
+    extension.rotate_to("k9:short");
+    tokio::time::sleep(ttl).await;
+    assert_eq!(status(sign(k2, path)).await, 200);
+    let calls = extension.calls.lock().unwrap().clone();
+    assert!(
+        calls.len() >= 5,
+        "read at cold start and after each TTL: {calls:?}"
+    );
+    for (id, token) in &calls {
+        assert_eq!((id.as_str(), token.as_str()), (SECRET_ARN, SESSION_TOKEN));
+    }
+
+    // EMF: one line per request, on the function's stdout (the emulator's log here).
+    let log = std::fs::read_to_string(&lambda.log).unwrap();
+    let docs = emf_lines(&log);
+    assert!(
+        docs.len() >= 10,
+        "EMF lines: {}\n{}",
+        docs.len(),
+        lambda.log_tail()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for doc in &docs {
+        let aws = &doc["_aws"];
+        assert!(
+            aws["Timestamp"].as_u64().unwrap() > 1_700_000_000_000,
+            "{doc}"
+        );
+        let (directive,) = (aws["CloudWatchMetrics"]
+            .as_array()
+            .unwrap()
+            .first()
+            .unwrap(),);
+        assert_eq!(directive["Namespace"], "imgfn");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Route"]]));
+        assert!(doc["Route"].is_string(), "{doc}");
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            let unit = metric["Unit"].as_str().unwrap();
+            assert!(
+                ["Milliseconds", "Count", "Bytes"].contains(&unit),
+                "{name}: {unit}"
+            );
+            assert!(doc[name].is_number(), "{name} has no value: {doc}");
+            seen.insert(name.to_string());
+        }
+    }
+    for name in [
+        "Latency",
+        "FetchLatency",
+        "DecodeLatency",
+        "ResizeLatency",
+        "EncodeLatency",
+        "CacheHit",
+        "CacheMiss",
+        "ResponseBytes",
+        "ServerErrors",
+        "ClientErrors",
+        "AdmissionWait",
+        "AdmissionRejected",
+    ] {
+        assert!(seen.contains(name), "no {name} in any EMF line: {seen:?}");
+    }
+    // The refusals counted as client errors of the image route, the renders as misses.
+    let refused = docs
+        .iter()
+        .filter(|d| d["Route"] == "image" && d["Status"] == 403)
+        .count();
+    assert!(refused >= 2, "{refused}");
+    assert!(docs
+        .iter()
+        .filter(|d| d["Status"] == 403)
+        .all(|d| d["ClientErrors"] == 1 && d["ServerErrors"] == 0));
+    assert!(docs
+        .iter()
+        .any(|d| d["Route"] == "image" && d["CacheMiss"] == 1));
+    assert!(docs
+        .iter()
+        .any(|d| d["Route"] == "uploads" && d["Status"] == 200));
+}
