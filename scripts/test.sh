@@ -9,7 +9,8 @@
 #     python3-venv, chromium + chromium-driver (the browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
-#     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint
+#     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint; checkov
+#     and aws-sam-cli (`sam validate --lint`) in two more (their pins conflict)
 # Every run uses free loopback ports and fresh keys, and checks that the servers it started
 # are the ones answering. Safe to re-run; installs are skipped when present. Extra arguments
 # go to `cargo test`. Plain `cargo test` runs the tests that need none of these and skips the
@@ -68,6 +69,19 @@ if ! cmp -s scripts/test-requirements.txt "$VENV/requirements.txt"; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r scripts/test-requirements.txt
   cp scripts/test-requirements.txt "$VENV/requirements.txt"
 fi
+# The template's other two checkers, each in a venv of its own: their pins cannot share one
+# (scripts/test-requirements-{checkov,sam}.txt say why).
+for tool in checkov sam; do
+  reqs=scripts/test-requirements-$tool.txt
+  dir=target/venv-$tool
+  if ! cmp -s "$reqs" "$dir/requirements.txt"; then
+    step "python3 -m venv $dir; pip install -r $reqs"
+    rm -rf "$dir"
+    python3 -m venv "$dir" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs"
+    cp "$reqs" "$dir/requirements.txt"
+  fi
+done
 export PATH="$PWD/$VENV/bin:$PATH"
 # Pillow, the independent reference of the pixel tests (tests/reference.py).
 export IMGFN_TEST_PYTHON="$PWD/$VENV/bin/python"
@@ -79,6 +93,20 @@ step "cargo clippy"
 cargo clippy --all-targets --locked --features "$FEATURES" -- -D warnings
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+# Offline: a region, no credentials, no telemetry (it then never touches the network).
+step "sam validate --lint"
+(cd target && env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+  AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 venv-sam/bin/sam validate --lint -t ../template.yaml)
+# checkov evaluates Conditions with the parameters' defaults, so it runs twice: as deployed by
+# default, and with CloudFront, WAF and the template's own secret on. Every finding is fixed
+# or skipped in the template with its reason; --skip-download keeps it offline.
+step "checkov template.yaml (defaults; CloudFront + WAF + secret)"
+CHECKOV="target/venv-checkov/bin/checkov --framework cloudformation --compact --quiet --skip-download"
+$CHECKOV -f template.yaml
+"$VENV/bin/python" scripts/template-variant.py EnableCloudFront=true EnableWaf=true \
+  SigningKeys=k1:checkov-variant-key0 UploadToken=checkov-variant-token \
+  <template.yaml >target/template-all-on.yaml
+$CHECKOV -f target/template-all-on.yaml
 step "template tests (tests/template_test.py)"
 "$VENV/bin/python" tests/template_test.py
 

@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Checks of template.yaml that cfn-lint cannot make: the safe deploy default and least privilege.
+"""Checks of template.yaml that cfn-lint cannot make: the safe deploy default, least privilege,
+and what issue 14 asks of a deploy (a private Function URL behind CloudFront, WAF, versioning,
+no secret in the environment, alarms and a budget).
 
 Run with the Python that has cfn-lint (scripts/test.sh does): `python3 tests/template_test.py`.
 The template is read with cfn-lint's own loader (`cfnlint.decode.decode`), so the short tags
 (`!Ref`, `!If`, `!Sub`, ...) arrive as their long forms (`{"Ref": ...}`, `{"Fn::If": [...]}`).
 A small evaluator then resolves the Rules, Conditions and environment variables for given
-parameter values, the way CloudFormation would at change-set time. Set TEMPLATE_YAML to check
+parameter values, the way CloudFormation would at change-set time. The `Rendered` checks run
+the template through the SAM transform first (cfn-lint's copy of it), so they see the
+resources CloudFormation will create, with CloudFront on and off. Set TEMPLATE_YAML to check
 another file (e.g. a deliberately broken copy).
 """
 
+import json
 import os
 import re
 import unittest
@@ -21,13 +26,12 @@ TEMPLATE = Path(
 )
 
 # Parameter -> the IMGFN_* variable it sets; each is left out of the environment when empty.
+# (SigningKeys and UploadToken set none: they go to a Secrets Manager secret.)
 OPTIONAL_ENV = {
-    "SigningKeys": "IMGFN_SIGNING_KEYS",
     "AllowedSizes": "IMGFN_ALLOWED_SIZES",
     "AllowedFormats": "IMGFN_ALLOWED_FORMATS",
     "MaxQuality": "IMGFN_MAX_QUALITY",
     "PublicUrl": "IMGFN_PUBLIC_URL",
-    "UploadToken": "IMGFN_UPLOAD_TOKEN",
 }
 # Parameter -> variable, always set.
 PLAIN_ENV = {
@@ -42,6 +46,7 @@ PLAIN_ENV = {
 MAY_BE_EMPTY = {"IMGFN_PREFIX"}
 
 KEYS = "k1:my-signing-secret-2026"
+UPLOAD_TOKEN = "an-upload-token-0123456789"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:imgfn/signing-keys-AbCdEf"
 SIZES = "64,128,256,512,1024,2048"
 
@@ -59,8 +64,9 @@ def load():
 class Evaluator:
     """Resolves the intrinsic functions this template uses, for one set of parameter values."""
 
-    def __init__(self, template, **overrides):
+    def __init__(self, template, region="us-east-1", **overrides):
         params = template["Parameters"]
+        self.region = region
         for name in overrides:
             if name not in params:
                 raise AssertionError(f"no parameter {name}")
@@ -80,12 +86,17 @@ class Evaluator:
     def eval(self, node, only=None):
         """Value of `node`; with `only`, any function outside that set is an error."""
         if isinstance(node, list):
-            return [self.eval(n, only) for n in node]
-        if not (isinstance(node, dict) and len(node) == 1):
+            items = [self.eval(n, only) for n in node]
+            return [i for i in items if i is not NO_VALUE]
+        if isinstance(node, dict) and len(node) != 1:
+            items = {k: self.eval(v, only) for k, v in node.items()}
+            return {k: v for k, v in items.items() if v is not NO_VALUE}
+        if not isinstance(node, dict):
             return node
         ((fn, arg),) = node.items()
         if not (fn == "Ref" or fn.startswith("Fn::") or fn == "Condition"):
-            return node
+            value = self.eval(arg, only)
+            return {} if value is NO_VALUE else {fn: value}
         if only is not None and fn not in only:
             raise AssertionError(f"{fn} is not allowed here (only {sorted(only)})")
         if fn == "Ref":
@@ -93,6 +104,8 @@ class Evaluator:
                 return self.values[arg]
             if arg == "AWS::NoValue":
                 return NO_VALUE
+            if arg == "AWS::Region":
+                return self.region
             if arg.startswith("AWS::") or arg in self.template["Resources"]:
                 return f"<{arg}>"
             raise AssertionError(f"Ref to unknown {arg}")
@@ -111,6 +124,19 @@ class Evaluator:
         if fn == "Fn::If":
             name, yes, no = arg
             return self.eval(yes if self.condition(name) else no, only)
+        if fn == "Fn::GetAtt":
+            name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return f"<{name}.{attribute}>"
+        if fn == "Fn::Split":
+            sep, text = arg
+            return str(self.eval(text, only)).split(sep)
+        if fn == "Fn::Select":
+            index, items = arg
+            items = self.eval(items, only)
+            return items[int(index)] if int(index) < len(items) else f"<Select {index}>"
+        if fn == "Fn::FindInMap":
+            name, key, attribute = (self.eval(x, only) for x in arg)
+            return self.template["Mappings"][name][key][attribute]
         if fn == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else arg
 
@@ -120,6 +146,8 @@ class Evaluator:
                     return "${" + name[1:] + "}"
                 if name in variables:
                     return str(self.eval(variables[name], only))
+                if "." in name:
+                    return str(self.eval({"Fn::GetAtt": name}, only))
                 return str(self.eval({"Ref": name}, only))
 
             return re.sub(r"\$\{([^}]+)\}", sub, text)
@@ -135,6 +163,15 @@ class Evaluator:
                 if not self.eval(assertion["Assert"], RULE_FUNCTIONS):
                     failed.append(f"{name}: {assertion.get('AssertDescription', '')}")
         return failed
+
+    def resources(self):
+        """{name: resource with its properties resolved} of the resources created."""
+        out = {}
+        for name, resource in self.template["Resources"].items():
+            if "Condition" in resource and not self.condition(resource["Condition"]):
+                continue
+            out[name] = {**resource, "Properties": self.eval(resource.get("Properties", {}))}
+        return out
 
     def environment(self):
         variables = self.template["Resources"]["ImageFunction"]["Properties"]["Environment"][
@@ -274,14 +311,12 @@ class Environment(unittest.TestCase):
         for param, var in PLAIN_ENV.items():
             self.assertEqual(self.variables[var], {"Ref": param}, var)
         values = {
-            "SigningKeys": KEYS,
             "AllowedSizes": SIZES,
             "AllowedFormats": "webp,avif,jpeg,auto",
             "MaxQuality": "85",
             "PublicUrl": "https://images.example.com",
-            "UploadToken": "an-upload-token-0123456789",
         }
-        env = self.env(**values)
+        env = self.env(SigningKeys=KEYS, **values)
         for param, value in values.items():
             self.assertEqual(env.get(OPTIONAL_ENV[param]), value, param)
 
@@ -291,10 +326,10 @@ class Environment(unittest.TestCase):
             self.assertIn("Fn::If", node, f"{var} must be left out (AWS::NoValue) when empty")
         env = self.env(SigningKeys=KEYS)
         for var in OPTIONAL_ENV.values():
-            if var != "IMGFN_SIGNING_KEYS":
-                self.assertNotIn(var, env)
+            self.assertNotIn(var, env)
         env = self.env(AllowUnsignedPublicAccess="true", AllowedSizes=SIZES)
-        self.assertNotIn("IMGFN_SIGNING_KEYS", env)
+        self.assertNotIn("IMGFN_SECRETS_ID", env, "no secret: nothing to read")
+        self.assertNotIn("IMGFN_SECRETS_TTL_SECS", env)
 
     def test_only_plain_strings_may_be_empty(self):
         for params in [{"SigningKeys": KEYS},
@@ -302,10 +337,13 @@ class Environment(unittest.TestCase):
             empty = {k for k, v in self.env(**params).items() if v == ""}
             self.assertEqual(empty, MAY_BE_EMPTY)
 
-    def test_secret_arn_becomes_a_dynamic_reference(self):
+    def test_the_function_is_told_which_secret_to_read(self):
         env = self.env(SigningKeysSecretArn=SECRET_ARN)
-        self.assertEqual(env["IMGFN_SIGNING_KEYS"],
-                         "{{resolve:secretsmanager:" + SECRET_ARN + ":SecretString}}")
+        self.assertEqual(env["IMGFN_SECRETS_ID"], SECRET_ARN)
+        self.assertEqual(env["IMGFN_SECRETS_TTL_SECS"], "300")
+        self.assertEqual(self.env(SigningKeys=KEYS)["IMGFN_SECRETS_ID"], "<AppSecret>")
+        self.assertEqual(self.env(AllowUnsignedPublicAccess="true", AllowedSizes=SIZES,
+                                  UploadToken=UPLOAD_TOKEN)["IMGFN_SECRETS_ID"], "<AppSecret>")
 
     def test_fixed_values(self):
         env = self.env(SigningKeys=KEYS)
@@ -339,6 +377,9 @@ class Iam(unittest.TestCase):
             self.assertNotIn("NotAction", statement)
             self.assertNotIn("NotResource", statement)
             actions = statement["Action"]
+            if statement.get("Sid") == "ReadSecret":
+                self.secret_grant = (actions, statement["Resource"], condition)
+                continue
             text, variables = statement["Resource"]["Fn::Sub"]
             self.assertEqual(variables, {"Bucket": BUCKET}, statement.get("Sid"))
             for action in [actions] if isinstance(actions, str) else actions:
@@ -350,6 +391,13 @@ class Iam(unittest.TestCase):
     def test_only_these_actions(self):
         self.assertEqual({a for a, _, _ in self.grants},
                          {"s3:GetObject", "s3:PutObject", "s3:ListBucket"})
+
+    def test_reads_only_its_own_secret(self):
+        self.assertEqual(self.secret_grant, (
+            "secretsmanager:GetSecretValue",
+            {"Fn::If": ["HasSigningKeysSecret", {"Ref": "SigningKeysSecretArn"},
+                        {"Ref": "AppSecret"}]},
+            "UsesSecret"))
 
     def test_reads_only_originals_and_renditions(self):
         self.assertEqual(self.resources("s3:GetObject"), {
@@ -408,7 +456,7 @@ class IamScope(unittest.TestCase):
                 resources = ev.eval(statement["Resource"])
                 for resource in [resources] if isinstance(resources, str) else resources:
                     out.add((action, resource.replace("<AWS::Partition>", "aws")))
-        return out
+        return {g for g in out if not g[0].startswith("secretsmanager:")}
 
     def allowed(self, grants, action, arn):
         return any(a == action and arn_matches(r, arn) for a, r in grants)
@@ -466,19 +514,25 @@ class IamScope(unittest.TestCase):
         for name, kind in types.items():
             self.assertFalse(kind.startswith("AWS::IAM::"), f"{name}: {kind}")
             self.assertNotIn(kind, {"AWS::S3::BucketPolicy", "AWS::S3::AccessPoint",
-                                    "AWS::Lambda::Url"}, name)
-        permissions = [r["Properties"] for r in resources.values()
-                       if r["Type"] == "AWS::Lambda::Permission"]
-        self.assertEqual(permissions, [{
-            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "ImageFunction"},
-            "Principal": "*", "InvokedViaFunctionUrl": True}])
+                                    "AWS::Lambda::Url", "AWS::SecretsManager::ResourcePolicy"},
+                             name)
+        # Who may invoke, per mode: see Rendered.test_*_function_url_*.
+        for name, kind in types.items():
+            if kind == "AWS::Lambda::Permission":
+                self.assertIn(resources[name].get("Condition"), {"UseCloudFront", "NoCloudFront"},
+                              name)
 
-    def test_only_renditions_expire(self):
+    def test_only_renditions_and_old_versions_expire(self):
         rules = self.template["Resources"]["OriginalsBucket"]["Properties"][
             "LifecycleConfiguration"]["Rules"]
-        self.assertEqual(len(rules), 1)
-        self.assertEqual(rules[0]["Prefix"], {"Ref": "RenditionsPrefix"})
-        self.assertNotIn("Filter", rules[0])
+        expiring = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+        self.assertEqual(len(expiring), 1)
+        self.assertEqual(expiring[0]["Prefix"], {"Ref": "RenditionsPrefix"})
+        self.assertNotIn("Filter", expiring[0])
+        for rule in rules:
+            if rule is not expiring[0]:
+                self.assertNotIn("Prefix", rule, "bucket-wide rules expire no current object")
+                self.assertNotIn("Filter", rule)
 
 
 class Cors(unittest.TestCase):
@@ -523,6 +577,200 @@ class Cors(unittest.TestCase):
     def test_function_url_cors_is_read_only(self):
         url = self.resources["ImageFunction"]["Properties"]["FunctionUrlConfig"]
         self.assertEqual(url["Cors"]["AllowMethods"], ["GET", "HEAD"])
+
+
+def rendered():
+    """The template after the SAM transform (what CloudFormation deploys), or a skip."""
+    from cfnlint.template import Template
+    from cfnlint.template.transforms._sam import sam
+
+    template = load()
+    matches, transformed = sam(Template(str(TEMPLATE), template, ["us-east-1"]))
+    if matches:
+        raise AssertionError(f"the SAM transform failed: {[str(m) for m in matches]}")
+    return transformed
+
+
+CLOUDFRONT = {"SigningKeys": KEYS, "EnableCloudFront": "true"}
+DIRECT = {"SigningKeys": KEYS, "EnableCloudFront": "false"}
+
+
+class Rendered(unittest.TestCase):
+    """Issue 14's deploy, on the resources CloudFormation creates (SAM transform applied),
+    resolved for given parameters: with CloudFront on and off."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = rendered()
+
+    def created(self, region="us-east-1", **params):
+        return Evaluator(self.template, region=region, **params).resources()
+
+    def of_type(self, resources, kind):
+        return {n: r["Properties"] for n, r in resources.items() if r["Type"] == kind}
+
+    def invokers(self, resources):
+        """(action, principal, auth type, via URL, source ARN) of every Lambda permission."""
+        return {(p["Action"], p["Principal"], p.get("FunctionUrlAuthType"),
+                 p.get("InvokedViaFunctionUrl"), p.get("SourceArn"))
+                for p in self.of_type(resources, "AWS::Lambda::Permission").values()}
+
+    def test_with_cloudfront_the_function_url_is_private_behind_oac(self):
+        r = self.created(**CLOUDFRONT)
+        (url,) = self.of_type(r, "AWS::Lambda::Url").values()
+        self.assertEqual(url["AuthType"], "AWS_IAM")
+        oacs = self.of_type(r, "AWS::CloudFront::OriginAccessControl")
+        self.assertEqual(len(oacs), 1)
+        ((oac_name, oac),) = oacs.items()
+        self.assertEqual(oac["OriginAccessControlConfig"]["OriginAccessControlOriginType"],
+                         "lambda")
+        self.assertEqual(oac["OriginAccessControlConfig"]["SigningBehavior"], "always")
+        self.assertEqual(oac["OriginAccessControlConfig"]["SigningProtocol"], "sigv4")
+        (dist,) = self.of_type(r, "AWS::CloudFront::Distribution").values()
+        (origin,) = dist["DistributionConfig"]["Origins"]
+        self.assertEqual(origin.get("OriginAccessControlId"), f"<{oac_name}.Id>")
+        self.assertEqual(origin["DomainName"], "<Select 2>", "the Function URL's host")
+        # Only the distribution may invoke: through the URL and the function behind it.
+        source = "arn:<AWS::Partition>:cloudfront::<AWS::AccountId>:distribution/<Distribution>"
+        self.assertEqual(self.invokers(r), {
+            ("lambda:InvokeFunctionUrl", "cloudfront.amazonaws.com", "AWS_IAM", None, source),
+            ("lambda:InvokeFunction", "cloudfront.amazonaws.com", None, True, source),
+        })
+        # Bodies (uploads) reach the URL: every method, nothing cached, all viewer headers.
+        (uploads,) = dist["DistributionConfig"]["CacheBehaviors"]
+        self.assertEqual(uploads["PathPattern"], "/_/*")
+        self.assertIn("POST", uploads["AllowedMethods"])
+
+    def test_without_cloudfront_the_function_url_is_public(self):
+        r = self.created(**DIRECT)
+        (url,) = self.of_type(r, "AWS::Lambda::Url").values()
+        self.assertEqual(url["AuthType"], "NONE")
+        self.assertEqual(self.of_type(r, "AWS::CloudFront::OriginAccessControl"), {})
+        self.assertEqual(self.of_type(r, "AWS::CloudFront::Distribution"), {})
+        self.assertEqual(self.invokers(r), {
+            ("lambda:InvokeFunctionUrl", "*", "NONE", None, None),
+            ("lambda:InvokeFunction", "*", None, True, None),
+        })
+
+    def test_waf_rate_rule_when_enabled(self):
+        r = self.created(WafRateLimit="777", EnableWaf="true", **CLOUDFRONT)
+        acls = self.of_type(r, "AWS::WAFv2::WebACL")
+        self.assertEqual(len(acls), 1)
+        ((acl_name, acl),) = acls.items()
+        self.assertEqual(acl["Scope"], "CLOUDFRONT")
+        rules = {rule["Name"]: rule for rule in acl["Rules"]}
+        (rate,) = [rule for rule in rules.values() if "RateBasedStatement" in rule["Statement"]]
+        self.assertEqual(rate["Action"], {"Block": {}})
+        statement = rate["Statement"]["RateBasedStatement"]
+        self.assertEqual(statement["Limit"], "777")
+        self.assertEqual(statement["AggregateKeyType"], "IP")
+        self.assertEqual(statement["EvaluationWindowSec"], 300)
+        managed = [rule["Statement"]["ManagedRuleGroupStatement"] for rule in rules.values()
+                   if "ManagedRuleGroupStatement" in rule["Statement"]]
+        self.assertIn({"VendorName": "AWS", "Name": "AWSManagedRulesAmazonIpReputationList"},
+                      managed)
+        (dist,) = self.of_type(r, "AWS::CloudFront::Distribution").values()
+        self.assertEqual(dist["DistributionConfig"]["WebACLId"], f"<{acl_name}.Arn>")
+        # Off by default, and refused where a CloudFront web ACL cannot be made.
+        r = self.created(**CLOUDFRONT)
+        self.assertEqual(self.of_type(r, "AWS::WAFv2::WebACL"), {})
+        (dist,) = self.of_type(r, "AWS::CloudFront::Distribution").values()
+        self.assertNotIn("WebACLId", dist["DistributionConfig"])
+        refused = Evaluator(load(), region="eu-west-1", EnableWaf="true", **CLOUDFRONT).refusals()
+        self.assertIn("us-east-1", " ".join(refused))
+        self.assertTrue(Evaluator(load(), EnableWaf="true", **DIRECT).refusals())
+        self.assertEqual(Evaluator(load(), EnableWaf="true", **CLOUDFRONT).refusals(), [])
+
+    def test_the_created_bucket_is_versioned(self):
+        for params in [CLOUDFRONT, DIRECT]:
+            r = self.created(**params)
+            (bucket,) = self.of_type(r, "AWS::S3::Bucket").values()
+            self.assertEqual(bucket["VersioningConfiguration"], {"Status": "Enabled"})
+            rules = bucket["LifecycleConfiguration"]["Rules"]
+            noncurrent = [rule for rule in rules if "NoncurrentVersionExpiration" in rule
+                          and "Prefix" not in rule]
+            self.assertEqual(len(noncurrent), 1, "old versions of originals expire, bucket-wide")
+            self.assertEqual(noncurrent[0]["NoncurrentVersionExpiration"]["NoncurrentDays"], "30")
+            (renditions,) = [rule for rule in rules if "Prefix" in rule]
+            self.assertEqual((renditions["Prefix"], renditions["ExpirationInDays"]),
+                             ("_renditions/", "7"))
+            aborts = [rule["AbortIncompleteMultipartUpload"] for rule in rules
+                      if "AbortIncompleteMultipartUpload" in rule]
+            self.assertEqual(aborts, [{"DaysAfterInitiation": 1}])
+            self.assertNotIn("LoggingConfiguration", bucket)
+        (bucket,) = self.of_type(self.created(AccessLogsBucketName="logs", **DIRECT),
+                                 "AWS::S3::Bucket").values()
+        self.assertEqual(bucket["LoggingConfiguration"]["DestinationBucketName"], "logs")
+
+    def test_no_secret_in_a_plain_environment_variable(self):
+        secret_values = [KEYS, KEYS.split(":", 1)[1], UPLOAD_TOKEN]
+        cases = [
+            dict(UploadToken=UPLOAD_TOKEN, **CLOUDFRONT),
+            dict(UploadToken=UPLOAD_TOKEN, **DIRECT),
+            dict(SigningKeysSecretArn=SECRET_ARN, UploadTokenInSecret="true"),
+            dict(AllowUnsignedPublicAccess="true", AllowedSizes=SIZES, UploadToken=UPLOAD_TOKEN),
+        ]
+        for params in cases:
+            r = self.created(**params)
+            (function,) = self.of_type(r, "AWS::Lambda::Function").values()
+            env = function["Environment"]["Variables"]
+            text = " ".join(f"{k}={v}" for k, v in env.items())
+            for value in secret_values:
+                self.assertNotIn(value, text, params)
+            self.assertNotIn("resolve:secretsmanager", text, params)
+            for name in env:
+                self.assertNotRegex(name, "SIGNING_KEYS|UPLOAD_TOKEN|SECRET$", params)
+            # Only the secret's ARN; the role may read that secret and no other.
+            secret = SECRET_ARN if "SigningKeysSecretArn" in params else "<AppSecret>"
+            self.assertEqual(env["IMGFN_SECRETS_ID"], secret)
+            (role,) = self.of_type(r, "AWS::IAM::Role").values()
+            reads = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]
+                     if "secretsmanager:GetSecretValue" in str(s["Action"])]
+            self.assertEqual([s["Resource"] for s in reads], [secret], params)
+            self.assertEqual(len(function["Layers"]), 1, "the secrets extension")
+        # The given values go to the secret the template creates, and only there.
+        r = self.created(UploadToken=UPLOAD_TOKEN, **DIRECT)
+        (stored,) = self.of_type(r, "AWS::SecretsManager::Secret").values()
+        self.assertEqual(json.loads(stored["SecretString"]),
+                         {"signing_keys": KEYS, "upload_token": UPLOAD_TOKEN})
+        self.assertEqual(
+            self.of_type(self.created(SigningKeysSecretArn=SECRET_ARN),
+                         "AWS::SecretsManager::Secret"), {})
+
+    def test_alarms_dashboard_and_budget_exist(self):
+        for params in [CLOUDFRONT, DIRECT]:
+            r = self.created(AlertEmail="ops@example.com", **params)
+            alarms = self.of_type(r, "AWS::CloudWatch::Alarm").values()
+            watched = set()
+            for alarm in alarms:
+                metrics = [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", [])
+                           if "MetricStat" in m] or [alarm]
+                for m in metrics:
+                    self.assertEqual(m["Namespace"], "AWS/Lambda")
+                    self.assertEqual(m["Dimensions"],
+                                     [{"Name": "FunctionName", "Value": "<ImageFunction>"}])
+                    watched.add(m["MetricName"])
+                self.assertEqual(alarm["AlarmActions"], ["<AlertTopic>"])
+            self.assertEqual(watched, {"Url5xxCount", "UrlRequestCount", "Throttles", "Duration"})
+            p99 = [a for a in alarms if a.get("MetricName") == "Duration"]
+            self.assertEqual([a["ExtendedStatistic"] for a in p99], ["p99"])
+            (topic,) = self.of_type(r, "AWS::SNS::Topic").values()
+            self.assertEqual(topic["Subscription"],
+                             [{"Protocol": "email", "Endpoint": "ops@example.com"}])
+            self.assertEqual(len(self.of_type(r, "AWS::CloudWatch::Dashboard")), 1)
+            budgets = self.of_type(r, "AWS::Budgets::Budget")
+            self.assertEqual(len(budgets), 1, "a budget")
+            (budget,) = budgets.values()
+            self.assertEqual(budget["Budget"]["BudgetLimit"], {"Amount": "50", "Unit": "USD"})
+            self.assertEqual(budget["Budget"]["TimeUnit"], "MONTHLY")
+            addresses = {s["Address"] for n in budget["NotificationsWithSubscribers"]
+                         for s in n["Subscribers"]}
+            self.assertEqual(addresses, {"ops@example.com"})
+        # Without an address they exist all the same, silent.
+        r = self.created(**DIRECT)
+        self.assertEqual(len(self.of_type(r, "AWS::CloudWatch::Alarm")), 3)
+        (budget,) = self.of_type(r, "AWS::Budgets::Budget").values()
+        self.assertNotIn("NotificationsWithSubscribers", budget)
 
 
 if __name__ == "__main__":
