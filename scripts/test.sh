@@ -5,7 +5,9 @@
 #   - apt: CA certificates, a C/C++ toolchain, make and pkg-config (mozjpeg, libwebp), nasm
 #     (SIMD assembly of libjpeg-turbo and rav1e), libavif-bin (avifdec decodes our AVIF output
 #     independently), libheif-dev (the `heic` feature links libheif), libjxl-tools (cjxl and
-#     djxl: testdata/inputs/make_new_inputs.py makes the JPEG XL inputs and their references), curl, python3 +
+#     djxl: testdata/inputs/make_new_inputs.py makes the JPEG XL inputs and their references),
+#     libjpeg-turbo-progs (cjpeg, jpegtran: testdata/jpeg/progressive/make.sh, the progressive
+#     bench), curl, python3 +
 #     python3-venv, chromium + chromium-driver (the browser test)
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
@@ -41,7 +43,7 @@ step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 
 if command -v dpkg-query >/dev/null; then
   need=()
-  for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin libheif-dev libjxl-tools curl python3 python3-venv \
+  for pkg in ca-certificates gcc g++ make pkg-config nasm libavif-bin libheif-dev libjxl-tools libjpeg-turbo-progs curl python3 python3-venv \
     chromium chromium-driver colord-data icc-profiles-free libgs-common; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
