@@ -426,8 +426,10 @@ def scan_units(frame, comps):
     return units
 
 
-def scan_symbols(frame, comps, ri, ss=0, se=63):
-    """Per MCU: list of (component index, symbols); DC prediction reset at each restart."""
+def scan_symbols(frame, comps, ri, ss=0, se=63, ah=0, al=0):
+    """Per MCU: list of (component index, symbols); DC prediction reset at each restart.
+    A DC first scan codes the DC shifted right by `al` (point transform); a DC refinement
+    (ah > 0) one raw bit per block, bit `al` of the DC."""
     out = []
     pred = {}
     for m, unit in enumerate(scan_units(frame, comps)):
@@ -435,8 +437,12 @@ def scan_symbols(frame, comps, ri, ss=0, se=63):
             pred = {}
         syms = []
         for ci, coef in unit:
-            diff = coef[0] - pred.get(ci, 0)
-            pred[ci] = coef[0]
+            if ss == 0 and ah > 0:
+                syms.append((ci, [("raw", 0, (coef[0] >> al) & 1, 1)]))
+                continue
+            dc = coef[0] >> al if ss == 0 else coef[0]
+            diff = dc - pred.get(ci, 0)
+            pred[ci] = dc
             syms.append((ci, block_symbols(coef, diff, ss, se)))
         out.append(syms)
     return out
@@ -454,9 +460,10 @@ def encode_scan(mcus, tables_of, ri, rst_numbers=None, junk_before_rst=b""):
         for ci, block in syms:
             dc_t, ac_t = tables_of[ci]
             for kind, sym, val, nbits in block:
-                t = dc_t if kind == "dc" else ac_t
-                code, length = t.codes[sym]
-                w.put(code, length)
+                if kind != "raw":
+                    t = dc_t if kind == "dc" else ac_t
+                    code, length = t.codes[sym]
+                    w.put(code, length)
                 w.put(val, nbits)
     w.flush()
     return bytes(w.out)
@@ -479,26 +486,38 @@ def jpeg(frame, *, ri=0, sof=0xC0, layout="interleaved", tables="source", slots=
     # Scans: (components, ss, se, sos-order)
     if layout == "interleaved":
         order = comps if sos_order is None else [comps[i] for i in sos_order]
-        scans = [(order, 0, 63)]
+        scans = [(order, 0, 63, 0, 0)]
     elif layout == "per-component":
-        scans = [([c], 0, 63) for c in comps]
+        scans = [([c], 0, 63, 0, 0) for c in comps]
     elif layout == "progressive":
-        scans = [(comps, 0, 0)]
+        scans = [(comps, 0, 0, 0, 0)]
         for c in comps:
             if c is comps[0]:
-                scans += [([c], 1, 5), ([c], 6, 63)]
+                scans += [([c], 1, 5, 0, 0), ([c], 6, 63, 0, 0)]
             else:
-                scans.append(([c], 1, 63))
+                scans.append(([c], 1, 63, 0, 0))
+    elif layout in ("progressive-dc-sa", "progressive-dc-sa-bogus"):
+        # DC successive approximation: first scans one per component with Al = 2, the AC
+        # scans, then refinements: luma alone, chroma interleaved, all interleaved. The bogus
+        # variant skips chroma's first refinement (libjpeg warns: inconsistent progression).
+        scans = [([c], 0, 0, 0, 2) for c in comps]
+        scans += [([c], 1, 63, 0, 0) for c in comps]
+        scans.append(([comps[0]], 0, 0, 2, 1))
+        if len(comps) > 1 and layout == "progressive-dc-sa":
+            scans.append((comps[1:], 0, 0, 2, 1))
+        scans.append((comps, 0, 0, 1, 0))
     else:
         raise ValueError(layout)
     # Symbols, then tables: luma (component 0) uses slot pair 0, chroma slot pair 1.
-    scan_syms = [scan_symbols(frame, sc, ri, ss, se) for sc, ss, se in scans]
+    scan_syms = [scan_symbols(frame, sc, ri, ss, se, ah, al) for sc, ss, se, ah, al in scans]
     freq = {}  # (dc|ac, class) -> {symbol: count}
     for sc_syms in scan_syms:
         for mcu in sc_syms:
             for ci, block in mcu:
                 cls = 0 if ci == 0 else 1
                 for kind, sym, _, _ in block:
+                    if kind == "raw":
+                        continue
                     d = freq.setdefault((kind, cls), {})
                     d[sym] = d.get(sym, 0) + 1
     std = std_tables()
@@ -547,12 +566,12 @@ def jpeg(frame, *, ri=0, sof=0xC0, layout="interleaved", tables="source", slots=
         pieces.append(("DHT", Segment(0xC4, dht).encode()))
     if ri:
         pieces.append(("DRI", Segment(0xDD, struct.pack(">H", ri)).encode()))
-    for (sc, ss, se), syms in zip(scans, scan_syms):
+    for (sc, ss, se, ah, al), syms in zip(scans, scan_syms):
         sos = bytes([len(sc)])
         for c in sc:
             cls = 0 if comps.index(c) == 0 else 1
             sos += bytes([c.id, (slot[cls] << 4) | slot[cls]])
-        sos += bytes([ss, se, 0])
+        sos += bytes([ss, se, (ah << 4) | al])
         data = encode_scan(syms, tables_of, ri, rst_numbers, junk_before_rst)
         pieces.append(("SOS", Segment(0xDA, sos).encode()))
         pieces.append(("DATA", data))
@@ -627,6 +646,19 @@ def seeds():
     out["s420-progressive.jpg"] = join(jpeg(f420, sof=0xC2, layout="progressive"))
     out["s422-progressive-restart2.jpg"] = join(
         jpeg(Frame(s422, 18, 24, 4, 3), sof=0xC2, layout="progressive", ri=2))
+    out["s420-progressive-dc-sa-49x33.jpg"] = join(
+        jpeg(Frame(s420, 18, 12, 4, 3, 49, 33), sof=0xC2, layout="progressive-dc-sa"))
+    out["s444-progressive-dc-sa-restart3.jpg"] = join(
+        jpeg(Frame(s444, 36, 24, 5, 4), sof=0xC2, layout="progressive-dc-sa", ri=3))
+    out["s420-progressive-dc-sa-bogus-progression.jpg"] = join(
+        jpeg(Frame(s420, 18, 12, 4, 3), sof=0xC2, layout="progressive-dc-sa-bogus"))
+    out["gray-progressive-dc-sa-restart1-37x29.jpg"] = join(
+        jpeg(Frame(gray, 36, 24, 5, 4, 37, 29), sof=0xC2, layout="progressive-dc-sa", ri=1))
+    # The progressive fixtures of the unit tests (cjpeg/jpegtran/Pillow scan scripts).
+    pdir = tj("jpeg/progressive")
+    for name in sorted(os.listdir(pdir)):
+        if name.endswith(".jpg"):
+            out["fixture-progressive-" + name] = open(os.path.join(pdir, name), "rb").read()
     out["s420-sof1-dqt16.jpg"] = join(jpeg(f420, sof=0xC1, dqt16=True))
     out["s420-sof1-huffman-slots-2-3.jpg"] = join(jpeg(f420, sof=0xC1, slots=(2, 3)))
     out["s420-sof0-huffman-slots-1-0.jpg"] = join(jpeg(f420, slots=(1, 0)))
