@@ -175,9 +175,10 @@ pub struct Config {
     pub workers: Option<u16>,
 
     /// How far a JPEG's shrink-on-load (DCT-scaled decode) may go before the Lanczos3 resize:
-    /// `fast` (the smallest scale that covers the output, as sharp does), `balanced` (1.25x the
-    /// output per side) or `faithful` (1.5x: slower, closest to a full-resolution resize).
-    #[arg(long, env = "IMGFN_SHRINK", default_value = "fast")]
+    /// `fast` (the smallest scale that covers the output), `balanced` (sharp's rule: 1/d when
+    /// the reduction is at least d + 1) or `faithful` (1.5x left to Lanczos3: slower, closest
+    /// to a full-resolution resize).
+    #[arg(long, env = "IMGFN_SHRINK", default_value = "balanced")]
     pub shrink: crate::pipeline::decode::Shrink,
 
     /// AVIF encoder speed, 1 (smallest files) to 10 (fastest).

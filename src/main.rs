@@ -70,7 +70,7 @@ struct TransformArgs {
     shrink: u32,
     /// How far a JPEG's shrink-on-load may go, as the server's IMGFN_SHRINK: fast, balanced
     /// or faithful.
-    #[arg(long, env = "IMGFN_SHRINK", default_value = "fast")]
+    #[arg(long, env = "IMGFN_SHRINK", default_value = "balanced")]
     shrink_on_load: pipeline::decode::Shrink,
 }
 

@@ -403,21 +403,22 @@ fn tiff_buffers(format: SourceFormat, native: u64) -> u64 {
 }
 
 /// How far shrink-on-load may reduce a JPEG before Lanczos3 does the rest (`IMGFN_SHRINK`).
-/// DCT scaling is a box filter: the larger the share of the reduction it does, the faster the
-/// decode and the further the result drifts from a full-resolution Lanczos3. Measured on the
-/// photos of BENCHMARKS.md ("Shrink-on-load"), against sharp, which decodes at the smallest
-/// scale that still covers the output.
+/// DCT scaling is a box-like filter: the larger the share of the reduction it does, the faster
+/// the decode and the further the result drifts from a full-resolution Lanczos3 (measured on
+/// the photos of BENCHMARKS.md, "Shrink-on-load").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Shrink {
-    /// The smallest DCT scale that still covers the output (sharp's rule). Its PSNR against a
-    /// full-resolution Lanczos3 is at least sharp's on every benchmark photo, and it is the
-    /// fastest: the default.
-    #[default]
+    /// The smallest DCT scale that still covers the output: the fastest, and up to 9 dB
+    /// further from a full-resolution Lanczos3 when the scale does the whole reduction (a
+    /// fine-grained photo reduced exactly 4x).
     Fast,
-    /// The scaled image keeps 1.25x the output's pixels per side.
+    /// sharp's rule, the default: scale 1/d only when the whole reduction is at least d + 1,
+    /// so that Lanczos3 always does part of it (at least 1.5x after 1/2, 1.25x after 1/4,
+    /// 1.125x after 1/8). Same decode scales as sharp, so the same fidelity or better.
+    #[default]
     Balanced,
-    /// The scaled image keeps 1.5x the output's pixels per side (the rule before
-    /// `IMGFN_SHRINK`): 2560 -> 1200 px then decodes at full size, 2-4x slower.
+    /// At least 1.5x left to Lanczos3 after any scale (the rule before `IMGFN_SHRINK`):
+    /// slower (1/4 where the others take 1/8), within 1-2 dB of a full-resolution Lanczos3.
     Faithful,
 }
 
@@ -425,20 +426,20 @@ impl Shrink {
     /// Every mode, as `IMGFN_SHRINK` spells it.
     pub const NAMES: [&'static str; 3] = ["fast", "balanced", "faithful"];
 
-    /// How much larger than the output the scaled image must stay, per side.
-    pub fn margin(self) -> f64 {
+    /// The least whole reduction (source over output, per side) at which 1/`d` may be used.
+    fn least_reduction(self, d: u32) -> f64 {
+        let d = f64::from(d);
         match self {
-            Shrink::Fast => 1.0,
-            Shrink::Balanced => 1.25,
-            Shrink::Faithful => 1.5,
+            Shrink::Fast => d,
+            Shrink::Balanced => d + 1.0,
+            Shrink::Faithful => d * 1.5,
         }
     }
 
-    /// The DCT scale denominator (1, 2, 4 or 8): the largest reduction after which the
-    /// `crop` region (stored pixels) still has `margin()` times `need` pixels on each side.
+    /// The DCT scale denominator (1, 2, 4 or 8): the largest reduction of the `crop` region
+    /// (stored pixels) to `need` pixels that this mode allows on both sides.
     pub fn jpeg_shrink(self, crop: (f64, f64), need: (u32, u32)) -> u32 {
-        let margin = self.margin();
-        let fits = |d: u32, len: f64, need: u32| len / f64::from(d) >= f64::from(need) * margin;
+        let fits = |d: u32, len: f64, need: u32| len >= f64::from(need) * self.least_reduction(d);
         [8u32, 4, 2]
             .into_iter()
             .find(|&d| fits(d, crop.0, need.0) && fits(d, crop.1, need.1))
@@ -714,25 +715,22 @@ mod tests {
         assert_eq!(faithful((6000.0, 4000.0), (4000, 2667)), 1);
         assert_eq!(faithful((100.0, 100.0), (20, 20)), 2);
         assert_eq!(faithful((800.0, 533.0), (200, 133)), 2);
-        // Fast: the scaled image only has to cover the output (2560 -> 1200: 1/2, 1280 px).
+        // Fast: the scaled image only has to cover the output.
         let fast = |crop, need| Shrink::Fast.jpeg_shrink(crop, need);
         assert_eq!(fast((2560.0, 1707.0), (1200, 800)), 2);
-        assert_eq!(
-            Shrink::Balanced.jpeg_shrink((2560.0, 1707.0), (1200, 800)),
-            1
-        );
-        assert_eq!(faithful((2560.0, 1707.0), (1200, 800)), 1);
-        assert_eq!(fast((6000.0, 4000.0), (750, 500)), 8); // exactly covers
+        assert_eq!(fast((800.0, 533.0), (200, 133)), 4); // exactly 4x: the scale does it all
+        assert_eq!(fast((6000.0, 4000.0), (750, 500)), 8);
         assert_eq!(fast((6000.0, 4000.0), (751, 500)), 4);
-        assert_eq!(
-            Shrink::Balanced.jpeg_shrink((6000.0, 4000.0), (600, 400)),
-            8
-        );
-        assert_eq!(
-            Shrink::Balanced.jpeg_shrink((6000.0, 4000.0), (601, 400)),
-            4
-        );
-        assert_eq!(fast((100.0, 100.0), (200, 200)), 1); // upscaling: never
+        // Upscaling: never.
+        assert_eq!(fast((100.0, 100.0), (200, 200)), 1);
+        // Balanced (sharp's rule): 1/d when the reduction is at least d + 1.
+        let balanced = |crop, need| Shrink::default().jpeg_shrink(crop, need);
+        assert_eq!(balanced((2560.0, 1707.0), (1200, 800)), 1); // 2.13x < 3
+        assert_eq!(balanced((2560.0, 1707.0), (853, 569)), 2); // 3.0x
+        assert_eq!(balanced((800.0, 533.0), (200, 133)), 2); // 4x < 5: 1/2, not 1/4
+        assert_eq!(balanced((6000.0, 4000.0), (666, 444)), 8); // 9.01x
+        assert_eq!(balanced((6000.0, 4000.0), (667, 445)), 4); // 8.99x
+        assert_eq!(balanced((6028.0, 3391.0), (400, 225)), 8); // the 20 MP thumbnail
         for name in Shrink::NAMES {
             assert_eq!(
                 name.parse::<Shrink>()

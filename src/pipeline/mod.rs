@@ -89,7 +89,7 @@ pub struct Limits {
     /// the header and the plan before any work). Default 768 MiB, the default budget.
     pub max_render_bytes: u64,
     /// How far a JPEG's shrink-on-load may reduce before the resize (`IMGFN_SHRINK`): it bounds
-    /// the fidelity lost to DCT scaling. Default [`decode::Shrink::Fast`].
+    /// the fidelity lost to DCT scaling. Default [`decode::Shrink::Balanced`], sharp's rule.
     pub shrink: decode::Shrink,
 }
 

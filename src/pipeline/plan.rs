@@ -1089,9 +1089,10 @@ mod tests {
                 ))
             })
             .unwrap();
-        // 800 wide to 200 wants 1/4 (200 still covers 200), where the whole image took 1/8.
-        assert_eq!(asked, [4]);
-        assert_eq!((seen.shrink, px.width), (4, 1000));
+        // 800 wide to 200 wants 1/2 (4x is under the 5x that 1/4 needs), where the whole
+        // image took 1/8.
+        assert_eq!(asked, [2]);
+        assert_eq!((seen.shrink, px.width), (2, 2000));
         assert_eq!(
             seen.region,
             Rect {
