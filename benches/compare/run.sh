@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: imgfn versus sharp (libvips), nginx and its own floors.
+# Side-by-side benchmark: imgfn versus sharp (libvips), thumbor, nginx and its own floors.
 #
 #   bash benches/compare/run.sh
 #
-# Installs its own tools (sharp from npm into benches/compare/scratch/, libvips-tools,
-# nginx, wrk, time, libavif-bin from apt, pillow+numpy from PyPI when missing), builds
-# imgfn with `cargo build --release --features nasm`, runs W1-W9 and prints a Markdown table, also
-# written to benches/compare/results.md. Raw results: benches/compare/scratch/results.jsonl.
+# Installs its own tools (sharp from npm into benches/compare/scratch/; libvips-tools, nginx,
+# wrk, time, libavif-bin, libjpeg-turbo-progs and the lomiri-wallpapers photos from apt;
+# pillow, numpy and thumbor from PyPI into venvs under scratch/), builds imgfn as the
+# README's scripts/serve.sh does (`cargo build --release --features nasm`), runs W1-W9 and
+# issue 16's goal workloads G1-G6, and prints Markdown tables, also written to
+# benches/compare/results.md. Raw results: benches/compare/scratch/results.jsonl.
 #
 # Knobs (environment):
 #   ROUNDS=5        alternating rounds per workload (imgfn batch, sharp batch, ...)
@@ -16,6 +18,9 @@
 #   RSS_RUNS=3      one-job processes per side for W7
 #   W8_ROUNDS=2     alternating 10 s wrk runs per server for W8
 #   W9_RUNS=20      spawns per variant for W9
+#   G_ROUNDS=15     alternating rounds per goal workload (G1-G5: issue 16's table)
+#   G6_ROUNDS=15    rounds of the cold-gallery run (imgfn, sharp, thumbor each)
+#   THUMBOR_VERSION thumbor from PyPI for G6 (default 7.8.0)
 #   BENCH_CPU=0     core that imgfn, node/sharp, nginx are pinned to (taskset -c)
 #   LOAD_CPU=1      core wrk is pinned to in W8 (unpinned on a 1-core machine)
 #   SHARP_VERSION   default: newest 0.35.x on npm (else newest stable)
@@ -37,6 +42,9 @@ WARMUP=${WARMUP:-1}
 RSS_RUNS=${RSS_RUNS:-3}
 W8_ROUNDS=${W8_ROUNDS:-2}
 W9_RUNS=${W9_RUNS:-20}
+G_ROUNDS=${G_ROUNDS:-15}
+G6_ROUNDS=${G6_ROUNDS:-15}
+THUMBOR_VERSION=${THUMBOR_VERSION:-7.8.0}
 BENCH_CPU=${BENCH_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 IMGFN=${IMGFN:-$ROOT/target/release/imgfn}
@@ -58,6 +66,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v wrk >/dev/null || need_apt+=(wrk)
 [ -x /usr/bin/time ] || need_apt+=(time)
 command -v avifdec >/dev/null || need_apt+=(libavif-bin)
+command -v jpegtran >/dev/null || need_apt+=(libjpeg-turbo-progs)  # the baseline goal photo
+python3 -c 'import venv' 2>/dev/null || need_apt+=(python3-venv)   # thumbor's venv
 command -v taskset >/dev/null || need_apt+=(util-linux)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v node >/dev/null || need_apt+=(nodejs)
@@ -70,10 +80,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 
-if ! python3 -c 'import PIL, numpy' 2>/dev/null; then
-  log "pip install pillow numpy"
-  python3 -m pip install -q pillow numpy >&2
+# Pillow and numpy for quality.py and prepare_photos.py, in a venv of their own (Debian's
+# python3 refuses a system-wide pip install, PEP 668).
+PYV=$SCRATCH/py-venv
+if ! "$PYV/bin/python" -c 'import PIL, numpy' 2>/dev/null; then
+  log "pip install pillow numpy into $PYV"
+  python3 -m venv "$PYV" >&2
+  "$PYV/bin/pip" install -q --disable-pip-version-check pillow numpy >&2
 fi
+export PATH="$PYV/bin:$PATH"  # `python3` below is the venv's
 
 if [ -z "${SHARP_VERSION:-}" ]; then
   SHARP_VERSION=$(npm view sharp versions --json 2>/dev/null | node -e '
@@ -101,8 +116,10 @@ log "sharp/libvips/node: $SHARP_INFO"
 
 # ---------------------------------------------------------------- imgfn
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  log "cargo build --release --features nasm (may take a while on a cold target/)"
-  cargo build --release --features nasm >&2
+  # The README's build (scripts/serve.sh: nasm installed, `cargo build --release --features
+  # nasm`), so what is measured is what a newcomer's first command builds.
+  log "scripts/serve.sh --build-only (may take a while on a cold target/)"
+  "$ROOT/scripts/serve.sh" --build-only >&2
 fi
 [ -x "$IMGFN" ] || die "$IMGFN not found (build failed?)"
 "$IMGFN" transform --help 2>&1 | grep -q -- '--repeat' \
@@ -180,7 +197,8 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- machine info
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
 GIT_DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo '+dirty' || true)
-python3 - "$SHARP_INFO" "$GIT_REV$GIT_DIRTY" "$ROUNDS" "$N_LARGE" "$N_SMALL" "$WARMUP" "$BENCH_CPU" >> "$RES" <<'EOF'
+python3 - "$SHARP_INFO" "$GIT_REV$GIT_DIRTY" "$ROUNDS" "$N_LARGE" "$N_SMALL" "$WARMUP" "$BENCH_CPU" \
+  "$G_ROUNDS" "$G6_ROUNDS" "$("$IMGFN" simd 2>/dev/null || true)" >> "$RES" <<'EOF'
 import json, os, platform, subprocess, sys, time
 cpu = "?"
 try:
@@ -208,7 +226,8 @@ print(json.dumps({"w": "meta", "impl": "meta", "round": 0,
     "imgfn_rev": sys.argv[2], "rustc": ver(["rustc", "--version"]),
     "vipsthumbnail": ver(["vips", "--version"]), "pillow": PIL.__version__, "numpy": numpy.__version__,
     "rounds": int(sys.argv[3]), "n_large": int(sys.argv[4]), "n_small": int(sys.argv[5]),
-    "warmup": int(sys.argv[6]), "cpu_pin": sys.argv[7]}))
+    "warmup": int(sys.argv[6]), "cpu_pin": sys.argv[7], "g_rounds": int(sys.argv[8]),
+    "g6_rounds": int(sys.argv[9]), "simd": sys.argv[10]}))
 EOF
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(date), load $(cut -d' ' -f1 /proc/loadavg)"
 
@@ -371,6 +390,131 @@ j=$(json_of "$SCRATCH/startup.log" python3 "$HERE/startup.py" --bin "$IMGFN" --r
     --runs "$W9_RUNS" --cpu "$BENCH_CPU" --log "$SCRATCH/imgfn-serve.log" --json)
 record W9 imgfn 0 "$j"
 tail -n 2 "$SCRATCH/startup.log" >&2 || true
+
+# ---------------------------------------------------------------- G: issue 16's goals
+# Photos the tuning set never used (prepare_photos.py), G_ROUNDS alternating rounds each.
+log "G: goal workloads on photos outside testdata/ ($G_ROUNDS rounds)"
+PH=$SCRATCH/photos
+if [ ! -f "$PH/4mp-progressive.jpg" ] || [ "$(ls "$PH/gallery" 2>/dev/null | wc -l)" -ne 50 ]; then
+  mkdir -p "$SCRATCH/debs" "$PH"
+  if [ ! -d "$SCRATCH/debs/x/usr/share/backgrounds" ]; then
+    log "  apt-get download lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 (real photos, CC-BY/CC0)"
+    (cd "$SCRATCH/debs" && apt-get download lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 >&2)
+    for d in "$SCRATCH"/debs/*.deb; do dpkg-deb -x "$d" "$SCRATCH/debs/x"; done
+  fi
+  python3 "$HERE/prepare_photos.py" "$SCRATCH/debs/x/usr/share/backgrounds" "$PH"
+fi
+B15=$PH/baseline-15mp.jpg; P16=$PH/progressive-16mp.jpg; M4=$PH/4mp.jpg; RGBA=$PH/rgba.png
+M4P=$PH/4mp-progressive.jpg
+for r in $(seq 1 "$G_ROUNDS"); do
+  bench_imgfn G1 "$r" "$N_LARGE" "$OUT/g1.imgfn.jpg" "$B15" --w 400 --fmt jpeg --q 80
+  bench_sharp G1 sharp "$r" "$N_LARGE" "$OUT/g1.sharp.jpg" --in "$B15" --w 400 --fmt jpeg --q 80
+  j=$(json_of "$SCRATCH/imgfn.log" "${PIN[@]}" "$IMGFN" transform "$B15" --decode-only --shrink 8 \
+      -o "$OUT/g1.decode.bin" --repeat "$N_LARGE")
+  record G1 imgfn-decode "$r" "$j"
+  bench_imgfn G1w "$r" "$N_LARGE" "$OUT/g1w.imgfn.webp" "$B15" --w 400 --fmt webp --q 80
+  bench_sharp G1w sharp "$r" "$N_LARGE" "$OUT/g1w.sharp.webp" --in "$B15" --w 400 --fmt webp --q 80
+  bench_imgfn G2 "$r" "$N_LARGE" "$OUT/g2.imgfn.jpg" "$P16" --w 400 --fmt jpeg --q 80
+  bench_sharp G2 sharp "$r" "$N_LARGE" "$OUT/g2.sharp.jpg" --in "$P16" --w 400 --fmt jpeg --q 80
+  bench_imgfn G3 "$r" "$N_SMALL" "$OUT/g3.imgfn.jpg" "$M4" --w 1200 --fmt jpeg --q 80
+  bench_imgfn G3f "$r" "$N_SMALL" "$OUT/g3.imgfn-faithful.jpg" "$M4" --w 1200 --fmt jpeg --q 80 \
+    --shrink-on-load faithful
+  bench_imgfn G3fast "$r" "$N_SMALL" "$OUT/g3.imgfn-fast.jpg" "$M4" --w 1200 --fmt jpeg --q 80 \
+    --shrink-on-load fast
+  bench_sharp G3 sharp "$r" "$N_SMALL" "$OUT/g3.sharp.jpg" --in "$M4" --w 1200 --fmt jpeg --q 80
+  bench_imgfn G3p "$r" "$N_SMALL" "$OUT/g3p.imgfn.jpg" "$M4P" --w 1200 --fmt jpeg --q 80
+  bench_sharp G3p sharp "$r" "$N_SMALL" "$OUT/g3p.sharp.jpg" --in "$M4P" --w 1200 --fmt jpeg --q 80
+  bench_imgfn G4 "$r" "$N_LARGE" "$OUT/g4.imgfn.avif" "$B15" --w 400 --fmt avif
+  bench_sharp G4 sharp "$r" "$N_LARGE" "$OUT/g4.sharp.avif" --in "$B15" --w 400 --fmt avif
+  bench_imgfn G5 "$r" "$N_SMALL" "$OUT/g5.imgfn.webp" "$RGBA" --w 400 --fmt webp --q 80
+  bench_sharp G5 sharp "$r" "$N_SMALL" "$OUT/g5.sharp.webp" --in "$RGBA" --w 400 --fmt webp --q 80
+done
+quality G1 "$B15" imgfn,sharp "$OUT/g1.imgfn.jpg" "$OUT/g1.sharp.jpg"
+quality G1w "$B15" imgfn,sharp "$OUT/g1w.imgfn.webp" "$OUT/g1w.sharp.webp"
+quality G2 "$P16" imgfn,sharp "$OUT/g2.imgfn.jpg" "$OUT/g2.sharp.jpg"
+quality G3 "$M4" imgfn,imgfn-faithful,imgfn-fast,sharp "$OUT/g3.imgfn.jpg" "$OUT/g3.imgfn-faithful.jpg" \
+  "$OUT/g3.imgfn-fast.jpg" "$OUT/g3.sharp.jpg"
+quality G4 "$B15" imgfn,sharp "$OUT/g4.imgfn.avif" "$OUT/g4.sharp.avif"
+quality G5 "$RGBA" imgfn,sharp "$OUT/g5.imgfn.webp" "$OUT/g5.sharp.webp"
+# The resize's fidelity alone, without a lossy encoder: PNG output, every shrink mode, at the
+# G3 size and at the thumbnail sizes of G1 and of the gallery (where fast and balanced differ).
+shrink_fidelity() { # W INPUT WIDTH
+  local w=$1 in=$2 width=$3 m files=()
+  for m in balanced fast faithful; do
+    "$IMGFN" transform "$in" --w "$width" --fmt png --shrink-on-load "$m" -o "$OUT/$w.imgfn-$m.png" 2>>"$SCRATCH/imgfn.log"
+    files+=("$OUT/$w.imgfn-$m.png")
+  done
+  node "$HERE/sharp_bench.mjs" --in "$in" --w "$width" --fmt png --repeat 1 --warmup 0 -o "$OUT/$w.sharp.png" >/dev/null
+  quality "$w" "$in" imgfn,imgfn-fast,imgfn-faithful,sharp "${files[@]}" "$OUT/$w.sharp.png"
+}
+shrink_fidelity G3png "$M4" 1200
+shrink_fidelity G1png "$B15" 400
+shrink_fidelity G1png1328 "$B15" 1328    # exactly 4x: fast takes 1/4, sharp and balanced 1/2
+shrink_fidelity G2png "$P16" 640
+
+# PSNR at equal bytes: both encoders over a quality ladder (untimed); report.py reads
+# imgfn's PSNR at the bytes of sharp's default output off imgfn's curve.
+rd() { # W INPUT WIDTH FMT Q...
+  local w=$1 in=$2 width=$3 fmt=$4; shift 4
+  local labels="" files=() q ext=$fmt
+  [ "$fmt" = jpeg ] && ext=jpg
+  for q in "$@"; do
+    "$IMGFN" transform "$in" --w "$width" --fmt "$fmt" --q "$q" -o "$OUT/rd.$w.imgfn.q$q.$ext" 2>>"$SCRATCH/imgfn.log"
+    node "$HERE/sharp_bench.mjs" --in "$in" --w "$width" --fmt "$fmt" --q "$q" --repeat 1 --warmup 0 \
+      -o "$OUT/rd.$w.sharp.q$q.$ext" >/dev/null
+    labels+="imgfn-q$q,sharp-q$q,"; files+=("$OUT/rd.$w.imgfn.q$q.$ext" "$OUT/rd.$w.sharp.q$q.$ext")
+  done
+  quality "RD$w" "$in" "${labels%,}" "${files[@]}"
+}
+log "rate-distortion ladders (PSNR at equal bytes)"
+rd G1 "$B15" 400 jpeg 50 65 80 90
+rd G1w "$B15" 400 webp 50 65 80 90
+rd G2 "$P16" 400 jpeg 50 65 80 90
+rd G3 "$M4" 1200 jpeg 50 65 80 90
+rd G4 "$B15" 400 avif 30 40 50 60 70 80
+rd G5 "$RGBA" 400 webp 50 65 80 90
+
+# ---------------------------------------------------------------- G6 cold gallery, all cores
+# 50 originals x 2 widths x 2 formats, 16 requests in flight, each server started fresh per
+# round on every core; peers with their usual deployment defaults (sharp: libvips threads =
+# cores, libuv pool of 4; thumbor: one process per core, no result storage).
+log "G6 cold gallery: 200 requests, 16 in flight, all $(nproc) cores, $G6_ROUNDS rounds"
+TH_VENV=$SCRATCH/thumbor-venv
+if [ ! -x "$TH_VENV/bin/thumbor" ]; then
+  log "  pip install thumbor==$THUMBOR_VERSION into $TH_VENV"
+  python3 -m venv "$TH_VENV" >&2
+  "$TH_VENV/bin/pip" install -q --disable-pip-version-check "thumbor==$THUMBOR_VERSION" >&2
+fi
+THUMBOR_INFO=$("$TH_VENV/bin/pip" show thumbor 2>/dev/null | sed -n 's/^Version: //p')
+cat > "$SCRATCH/thumbor.conf" <<CONF
+# Written by benches/compare/run.sh: originals from a folder, nothing cached between runs.
+LOADER = 'thumbor.loaders.file_loader'
+FILE_LOADER_ROOT_PATH = '$PH'
+STORAGE = 'thumbor.storages.no_storage'
+RESULT_STORAGE = None
+ALLOW_UNSAFE_URL = True
+QUALITY = 80
+RESPECT_ORIENTATION = True
+AUTO_WEBP = False
+MAX_WIDTH = 0
+MAX_HEIGHT = 0
+CONF
+G6_PORT=18090
+for r in $(seq 1 "$G6_ROUNDS"); do
+  for impl in imgfn sharp thumbor; do
+    case $impl in
+      imgfn) cmd="env IMGFN_LOG=warn $IMGFN serve --addr 127.0.0.1:{port} --root {root}" ;;
+      sharp) cmd="env SCRATCH=$SCRATCH node $HERE/sharp_server.mjs --root {root} --port {port}" ;;
+      thumbor) cmd="$TH_VENV/bin/thumbor -p {port} -i 127.0.0.1 -c $SCRATCH/thumbor.conf --processes 0 -l error" ;;
+    esac
+    j=$(json_of "$SCRATCH/gallery.log" python3 "$HERE/gallery_load.py" --impl "$impl" --server "$cmd" \
+        --root "$PH" --set gallery --warmup warm.jpg --inflight 16 --port "$G6_PORT" \
+        --log "$SCRATCH/gallery-$impl.log" --json)
+    record G6 "$impl" "$r" "$j"
+    log "  G6 round $r/$G6_ROUNDS $impl: wall $(jget "$j" wall_ms) ms, p50 $(jget "$j" p50_ms), p99 $(jget "$j" p99_ms), RSS $(( $(jget "$j" rss_kb) / 1024 )) MiB"
+  done
+done
+printf '{"w":"G6meta","impl":"meta","round":0,"thumbor":"%s"}\n' "$THUMBOR_INFO" >> "$RES"
 
 # ---------------------------------------------------------------- report
 log "total bench time $(( $(date +%s) - START_TS )) s"
