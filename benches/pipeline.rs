@@ -383,6 +383,32 @@ fn bench_colour(c: &mut Criterion) {
     g.finish();
 }
 
+/// large.jpg made progressive by `jpegtran -progressive` (libjpeg's script: DC with successive
+/// approximation, then AC bands; the same coefficients), written once under target/ rather
+/// than committed (4 MB more). `None`, said loudly, without jpegtran (Debian: libjpeg-turbo-progs).
+fn progressive_large() -> Option<Fixture> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/bench-large-progressive.jpg");
+    if !out.exists() {
+        let partial = out.with_extension("partial");
+        let made = std::process::Command::new("jpegtran")
+            .arg("-progressive")
+            .arg("-outfile")
+            .arg(&partial)
+            .arg(root.join("testdata/large.jpg"))
+            .status();
+        if !matches!(made, Ok(s) if s.success()) || std::fs::rename(&partial, &out).is_err() {
+            eprintln!("jpegtran failed or is missing ({made:?}): no render/20mp-progressive bench");
+            return None;
+        }
+    }
+    let bytes = std::fs::read(&out).expect("progressive fixture");
+    Some(Fixture {
+        id: "20mp-progressive",
+        bytes,
+    })
+}
+
 fn bench_end_to_end(c: &mut Criterion) {
     let cases = [
         (
@@ -442,6 +468,18 @@ fn bench_end_to_end(c: &mut Criterion) {
             "anim-gif-6f-alpha->80/webp",
         ),
     ];
+    let mut cases = Vec::from(cases);
+    // The first case again with libjpeg-turbo doing the 1/8 decode, beside the DC-only path;
+    // so is the same photo made progressive (jpeg_dc reads its DC scans only).
+    let mut with_libjpeg = vec![0];
+    if let Some(progressive) = progressive_large() {
+        cases.push((
+            progressive,
+            "w=400&fmt=jpeg&q=80",
+            "20mp-progressive->400/jpeg",
+        ));
+        with_libjpeg.push(cases.len() - 1);
+    }
     let settings = Settings::default();
     let libjpeg = Settings {
         force_libjpeg: true,
@@ -450,11 +488,10 @@ fn bench_end_to_end(c: &mut Criterion) {
     let mut resizer = Resizer::new();
     let mut g = c.benchmark_group("render");
     g.measurement_time(Duration::from_secs(8)).sample_size(20);
-    // The first case again with libjpeg-turbo doing the 1/8 decode, beside the DC-only path.
     let cases = cases
         .iter()
         .map(|c| (c, &settings))
-        .chain([(&cases[0], &libjpeg)]);
+        .chain(with_libjpeg.iter().map(|&i| (&cases[i], &libjpeg)));
     for ((fixture, query, id), settings) in cases {
         let request = ImageRequest::parse(Some(query)).expect("params");
         let Output::Exact(format) = request.output else {
