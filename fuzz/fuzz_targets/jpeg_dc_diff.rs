@@ -88,7 +88,12 @@ fuzz_target!(|data: &[u8]| {
     let stats = compare(&frame, &fast, &reference, strict);
     if *STATS.get_or_init(|| std::env::var_os("IMGFN_DIFF_STATS").is_some()) {
         eprintln!(
-            "jpeg_dc_diff {}x{} sampling {:?}: {} max channel {} mean {:.3}; luma max {:.2} ({} px); chroma max {:.2} ({} px)",
+            "jpeg_dc_diff {}{}x{} sampling {:?}: {} max channel {} mean {:.3}; luma max {:.2} ({} px); chroma max {:.2} ({} px)",
+            match (frame.progressive, strict) {
+                (false, _) => "",
+                (true, true) => "progressive ",
+                (true, false) => "progressive (lenient reference) ",
+            },
             fast.width,
             fast.height,
             frame.sampling,
@@ -115,7 +120,7 @@ fn lenient_eighth(data: &[u8]) -> Option<Pixels> {
         let mut s = d.rgb().ok()?;
         let (w, h) = (s.width(), s.height());
         let buf: Vec<u8> = s.read_scanlines().ok()?;
-        let _ = s.finish_decompress();
+        let _ = s.finish();
         Some(Pixels { buf, width: w as u32, height: h as u32, alpha: false })
     })
     .ok()
