@@ -14,8 +14,17 @@ Each event is a Function URL (payload 2.0) GET of a different original at w=200,
 so every one is a cache miss with an S3 HEAD + GET, decode, resize and encode.
 
   eval "$(scripts/garage.sh start)" && python3 benches/lambda_coldstart.py [--runs 10]
+
+With --secrets, cold starts alternate between the plain environment and a Secrets Manager
+secret (IMGFN_SECRETS_ID: signing keys and upload token) read through a stand-in of AWS's
+Parameters and Secrets extension served here on loopback (same endpoint, token header and
+GetSecretValue JSON as the real one; --extension-delay-ms adds the latency of the extension's
+own call to Secrets Manager, which only an AWS account can measure). The events are then signed.
 """
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -29,6 +38,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = ["small.jpg", "orient-3.jpg", "orient-5.jpg", "orient-6.jpg", "orient-8.jpg"]
 PREFIX = "coldstart/"
+SECRET_ID = "arn:aws:secretsmanager:us-east-1:000000000000:secret:imgfn/coldstart-AbCdEf"
+SESSION_TOKEN = "coldstart-session-token"
+KEY_ID, KEY_SECRET = "k1", "coldstart-signing-secret-0001"
+SECRET = json.dumps({"signing_keys": f"{KEY_ID}:{KEY_SECRET}",
+                     "upload_token": "coldstart-upload-token-0001"})
+
+
+def signed(path: str, query: str) -> str:
+    """`query` with imgfn's `sig` (README, Signed URLs) for `path`."""
+    mac = hmac.new(KEY_SECRET.encode(), f"{path}?{query}".encode(), hashlib.sha256).digest()
+    return f"{query}&sig={KEY_ID}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def extension_handler(delay_s: float):
+    """AWS's Parameters and Secrets extension, stood in for: GET /secretsmanager/get."""
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            ok = (self.path.startswith("/secretsmanager/get?")
+                  and self.headers.get("X-Aws-Parameters-Secrets-Token") == SESSION_TOKEN)
+            time.sleep(delay_s)
+            body = json.dumps({"ARN": SECRET_ID, "Name": "imgfn/coldstart",
+                               "SecretString": SECRET, "VersionId": "v"}).encode()
+            if not ok:
+                body = b"bad request"
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
 
 
 def event(key: str, query: str) -> dict:
@@ -150,8 +194,9 @@ def upload(endpoint: str, bucket: str) -> None:
         )
 
 
-def cold_start(binary: str, bucket: str) -> dict:
-    rt = Runtime(event(f, "w=200&fmt=webp") for f in FILES)
+def cold_start(binary: str, bucket: str, extension_port=None) -> dict:
+    query = "w=200&fmt=webp"
+    rt = Runtime(event(f, signed("/" + f, query) if extension_port else query) for f in FILES)
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(rt))
     server.daemon_threads = True
@@ -165,6 +210,9 @@ def cold_start(binary: str, bucket: str) -> dict:
                AWS_LAMBDA_LOG_GROUP_NAME="coldstart",
                IMGFN_BUCKET=bucket, IMGFN_PREFIX=PREFIX, IMGFN_S3_PATH_STYLE="true",
                IMGFN_LOG="warn")
+    if extension_port:
+        env.update(IMGFN_SECRETS_ID=SECRET_ID, AWS_SESSION_TOKEN=SESSION_TOKEN,
+                   PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(extension_port))
     spawned = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ok = rt.finished.wait(60)
@@ -187,19 +235,34 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/imgfn"))
+    ap.add_argument("--secrets", action="store_true",
+                    help="alternate plain-environment and secret-reading cold starts")
+    ap.add_argument("--extension-delay-ms", type=float, default=0.0)
     args = ap.parse_args()
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
     bucket = os.environ.get("IMGFN_TEST_BUCKET")
     if not endpoint or not bucket:
         raise SystemExit('start Garage first: eval "$(scripts/garage.sh start)"')
     upload(endpoint, bucket)
-    runs = [cold_start(args.binary, bucket) for _ in range(args.runs)]
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"| cold starts | init (spawn -> ready) | first request | fifth request | first / fifth |")
-    print(f"|---|---|---|---|---|")
-    print(f"| {len(runs)} | {med['init_ms']:.1f} ms | {med['first_ms']:.1f} ms | "
-          f"{med['fifth_ms']:.1f} ms | {med['first_ms'] / med['fifth_ms']:.2f} |")
-    print(json.dumps({"median": med, "runs": runs}))
+    modes = {"plain environment": None}
+    if args.secrets:
+        port = free_port()
+        ext = ThreadingHTTPServer(("127.0.0.1", port),
+                                  extension_handler(args.extension_delay_ms / 1e3))
+        ext.daemon_threads = True
+        threading.Thread(target=ext.serve_forever, daemon=True).start()
+        modes[f"secret via extension (+{args.extension_delay_ms:g} ms)"] = port
+    runs = {name: [] for name in modes}
+    for _ in range(args.runs):  # alternating, so drift in the machine's load hits both
+        for name, port in modes.items():
+            runs[name].append(cold_start(args.binary, bucket, port))
+    print(f"| mode | cold starts | init (spawn -> ready) | first request | fifth request | first / fifth |")
+    print(f"|---|---|---|---|---|---|")
+    for name, rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        print(f"| {name} | {len(rs)} | {med['init_ms']:.1f} ms | {med['first_ms']:.1f} ms | "
+              f"{med['fifth_ms']:.1f} ms | {med['first_ms'] / med['fifth_ms']:.2f} |")
+    print(json.dumps({"runs": runs}))
 
 
 if __name__ == "__main__":
