@@ -951,17 +951,25 @@ mod tests {
         for cut in [0, 1, 2, 100, 600, small.len() / 2] {
             let _ = decode(&small[..cut]); // never panics
         }
-        // Random corruption anywhere (headers, tables, entropy data): never a panic, and any
-        // image it still returns has libjpeg's 1/8 size.
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
+        survives_random_corruption(&small);
+    }
+
+    /// A deterministic pseudo-random sequence (xorshift64).
+    pub(super) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
+        }
+    }
+
+    /// Random corruption anywhere (headers, tables, entropy data): never a panic, and any
+    /// image still returned has a whole buffer.
+    pub(super) fn survives_random_corruption(bytes: &[u8]) {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..400 {
-            let mut corrupt = small.clone();
+            let mut corrupt = bytes.to_vec();
             for _ in 0..1 + next() % 8 {
                 let i = (next() % corrupt.len() as u64) as usize;
                 corrupt[i] = next() as u8;

@@ -361,7 +361,9 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::super::decode;
-    use super::super::tests::{fast_luma, libjpeg_eighth, libjpeg_eighth_luma};
+    use super::super::tests::{
+        fast_luma, libjpeg_eighth, libjpeg_eighth_luma, survives_random_corruption, xorshift,
+    };
     use std::path::Path;
 
     fn dir() -> std::path::PathBuf {
@@ -479,15 +481,12 @@ mod tests {
     fn an_ac_scan_is_skipped_not_decoded() {
         let clean = fixture("pillow-p444-57x39.jpg");
         let mut garbage = clean.clone();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let ac: Vec<ScanAt> = scans(&clean).into_iter().filter(|s| s.ss > 0).collect();
         assert!(ac.len() >= 3);
         for s in &ac {
             for b in &mut garbage[s.data..s.end] {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *b = (seed as u8).min(0xFE);
+                *b = (next() as u8).min(0xFE);
             }
         }
         assert_ne!(garbage, clean);
@@ -570,24 +569,7 @@ mod tests {
         assert!(decode(&huge).is_none());
         assert!(started.elapsed() < std::time::Duration::from_millis(200));
 
-        // Random corruption anywhere: never a panic, and any image has a whole buffer.
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..400 {
-            let mut corrupt = sep.clone();
-            for _ in 0..1 + next() % 8 {
-                let i = (next() % corrupt.len() as u64) as usize;
-                corrupt[i] = next() as u8;
-            }
-            if let Some(p) = decode(&corrupt) {
-                assert_eq!(p.buf.len(), p.width as usize * p.height as usize * 3);
-            }
-        }
+        survives_random_corruption(&sep);
     }
 
     /// Every fixture's files redefine Huffman tables between scans (libjpeg optimises each
