@@ -174,6 +174,15 @@ bench_sharp() {
   log "  $w round $r/$ROUNDS $impl: median $(jget "$j" median_ms) ms, $(jget "$j" bytes) bytes"
 }
 
+# bench_decode_floor W ROUND INPUT: imgfn's 1/8 decode alone (the floor of a thumbnail job)
+bench_decode_floor() {
+  local j
+  j=$(json_of "$SCRATCH/imgfn.log" "${PIN[@]}" "$IMGFN" transform "$3" --decode-only --shrink 8 \
+      -o "$OUT/$1.decode.bin" --repeat "$N_LARGE")
+  record "$1" imgfn-decode "$2" "$j"
+  log "  $1 round $2 decode-only 1/8: median $(jget "$j" median_ms) ms"
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_port() { # PORT PID
   local i
@@ -237,10 +246,7 @@ log "W1 large.jpg -> 400w JPEG q80 (+ W6 decode-only floor, + sharp fastShrinkOn
 for r in $(seq 1 "$ROUNDS"); do
   bench_imgfn W1 "$r" "$N_LARGE" "$OUT/w1.imgfn.jpg" "$L" --w 400 --fmt jpeg --q 80
   bench_sharp W1 sharp "$r" "$N_LARGE" "$OUT/w1.sharp.jpg" --in "$L" --w 400 --fmt jpeg --q 80
-  j=$(json_of "$SCRATCH/imgfn.log" "${PIN[@]}" "$IMGFN" transform "$L" --decode-only --shrink 8 \
-      -o "$OUT/w6.decode.bin" --repeat "$N_LARGE")
-  record W6 imgfn-decode "$r" "$j"
-  log "  W6 round $r/$ROUNDS decode-only 1/8: median $(jget "$j" median_ms) ms"
+  bench_decode_floor W6 "$r" "$L"
   bench_sharp W1 sharp-nofast "$r" "$N_LARGE" "$OUT/w1.sharp-nofast.jpg" --in "$L" --w 400 --fmt jpeg --q 80 --no-fast-shrink
 done
 
@@ -409,9 +415,7 @@ M4P=$PH/4mp-progressive.jpg
 for r in $(seq 1 "$G_ROUNDS"); do
   bench_imgfn G1 "$r" "$N_LARGE" "$OUT/g1.imgfn.jpg" "$B15" --w 400 --fmt jpeg --q 80
   bench_sharp G1 sharp "$r" "$N_LARGE" "$OUT/g1.sharp.jpg" --in "$B15" --w 400 --fmt jpeg --q 80
-  j=$(json_of "$SCRATCH/imgfn.log" "${PIN[@]}" "$IMGFN" transform "$B15" --decode-only --shrink 8 \
-      -o "$OUT/g1.decode.bin" --repeat "$N_LARGE")
-  record G1 imgfn-decode "$r" "$j"
+  bench_decode_floor G1 "$r" "$B15"
   bench_imgfn G1w "$r" "$N_LARGE" "$OUT/g1w.imgfn.webp" "$B15" --w 400 --fmt webp --q 80
   bench_sharp G1w sharp "$r" "$N_LARGE" "$OUT/g1w.sharp.webp" --in "$B15" --w 400 --fmt webp --q 80
   bench_imgfn G2 "$r" "$N_LARGE" "$OUT/g2.imgfn.jpg" "$P16" --w 400 --fmt jpeg --q 80
