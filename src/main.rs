@@ -300,10 +300,15 @@ fn transform(a: TransformArgs) -> Result<(), String> {
     }
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
     let info = pipeline::probe(&bytes).map_err(|e| e.to_string())?;
+    // The server's default settings, with the shrink-on-load mode asked for.
+    let defaults = Config::with_root(".").settings();
+    let limits = pipeline::Limits {
+        shrink: a.shrink_on_load,
+        ..defaults.limits
+    };
     match request.mode {
         // The server's answers, computed under the server's default limits.
         Mode::Metadata => {
-            let limits = Config::with_root(".").settings().limits;
             let mut doc = pipeline::metadata_json(&info, bytes.len());
             let p = imgfn::placeholder::placeholder(&bytes, &info, &limits).ok();
             imgfn::placeholder::add_fields(&mut doc, p.as_ref());
@@ -323,7 +328,6 @@ fn transform(a: TransformArgs) -> Result<(), String> {
             return Ok(());
         }
         Mode::Placeholder => {
-            let limits = Config::with_root(".").settings().limits;
             let p = imgfn::placeholder::placeholder(&bytes, &info, &limits)
                 .map_err(|e| e.to_string())?;
             println!("{}", p.thumbhash_base64());
@@ -340,15 +344,11 @@ fn transform(a: TransformArgs) -> Result<(), String> {
             info.animated(&request.transform),
         );
     let params = request.transform;
-    let defaults = Config::with_root(".").settings();
     let settings = pipeline::Settings {
         encode: pipeline::EncodeOptions {
             avif_speed: a.avif_speed.clamp(1, 10),
         },
-        limits: pipeline::Limits {
-            shrink: a.shrink_on_load,
-            ..defaults.limits
-        },
+        limits,
         ..defaults
     };
     let mut resizer = fast_image_resize::Resizer::new();
