@@ -33,7 +33,7 @@ pub async fn handle_route(
 ) -> Response<Bytes> {
     let started = Instant::now();
     let mut trace = Trace::default();
-    let route_name = metrics::route_name(&route);
+    let route_name = route_name(&route);
     let emf = state.config.metrics == MetricsFormat::Emf;
     // The admission wait is carried back in a task-local only when it is reported: the scope
     // cost the local server a third of its warm-cache throughput (BENCHMARKS.md, W8).
@@ -76,5 +76,16 @@ async fn dispatch(
         Route::GalleryPage => Ok(routes::gallery::page()),
         Route::GalleryScript => Ok(routes::gallery::script()),
         Route::GalleryListing => routes::gallery::listing(state, req).await,
+    }
+}
+
+/// The dimension value of a route (`invalid` for a request that named none).
+fn route_name(route: &Result<Route>) -> &'static str {
+    match route {
+        Ok(Route::Image { .. }) => "image",
+        Ok(Route::CreateUpload | Route::LocalUpload { .. }) => "uploads",
+        Ok(Route::GalleryPage | Route::GalleryScript) => "gallery",
+        Ok(Route::GalleryListing) => "gallery_listing",
+        Err(_) => "invalid",
     }
 }

@@ -17,7 +17,6 @@
 use crate::error::Error;
 use crate::pipeline::timings::{DECODE, ENCODE};
 use crate::respond::Trace;
-use crate::route::Route;
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
 use std::future::Future;
@@ -45,17 +44,6 @@ pub(crate) async fn measure<F: Future>(work: F) -> (F::Output, Option<Duration>)
             (out, ADMISSION_WAIT.with(Cell::get))
         })
         .await
-}
-
-/// The dimension value of a route (`invalid` for a request that named none).
-pub(crate) fn route_name(route: &crate::Result<Route>) -> &'static str {
-    match route {
-        Ok(Route::Image { .. }) => "image",
-        Ok(Route::CreateUpload | Route::LocalUpload { .. }) => "uploads",
-        Ok(Route::GalleryPage | Route::GalleryScript) => "gallery",
-        Ok(Route::GalleryListing) => "gallery_listing",
-        Err(_) => "invalid",
-    }
 }
 
 /// What one request did, as the metrics see it.
