@@ -1,4 +1,4 @@
-// imgfn gallery: lists originals from /_/gallery.json and uploads via presigned URLs.
+// imgfn gallery: lists originals from /_/gallery.json (uploads: upload.js, served after this file).
 'use strict';
 
 const TOKEN_KEY = 'imgfn-token';
@@ -168,41 +168,13 @@ function findFigure(grid, key) {
   return null;
 }
 
-// PUT the file to the presigned URL with XHR so upload progress can be reported.
-function putFile(ticket, file, onProgress) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(ticket.method || 'PUT', ticket.upload_url);
-    for (const [name, value] of Object.entries(ticket.headers || {})) {
-      const lower = name.toLowerCase();
-      if (lower === 'content-length' || lower === 'host') continue;
-      try { xhr.setRequestHeader(name, value); } catch { /* forbidden header: browser decides */ }
-    }
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable && e.total > 0) onProgress(e.loaded, e.total);
-    };
-    xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve();
-      else reject(new Error(`upload failed: HTTP ${xhr.status}`));
-    };
-    xhr.onerror = () => reject(new Error('upload failed: network error'));
-    xhr.onabort = () => reject(new Error('upload failed: aborted'));
-    xhr.send(file);
-  });
-}
-
 function init() {
   consumeHashToken();
 
   const grid = document.getElementById('grid');
   const more = document.getElementById('more');
   const galleryStatus = document.getElementById('gallery-status');
-  const form = document.getElementById('upload-form');
-  const fileInput = document.getElementById('file');
   const tokenInput = document.getElementById('token');
-  const button = document.getElementById('upload-button');
-  const progress = document.getElementById('progress');
-  const status = document.getElementById('status');
 
   let nextCursor = null;
   let loading = false;
@@ -211,11 +183,6 @@ function init() {
   const storeToken = () => setToken(tokenInput.value.trim());
   tokenInput.addEventListener('change', storeToken);
   tokenInput.addEventListener('input', storeToken);
-
-  function setStatus(state, text) {
-    status.dataset.state = state;
-    status.textContent = text;
-  }
 
   async function loadPage(cursor) {
     if (loading) return;
@@ -239,74 +206,20 @@ function init() {
     }
   }
 
-  async function prependKey(key) {
-    const page = await api(listUrl({ prefix: key }));
+  // Called by the upload client (upload.js) once an upload is complete; with the new key, the
+  // listing of that key alone is put at the top of the grid.
+  globalThis.galleryRefresh = async (key) => {
+    const page = await api(listUrl(key ? { prefix: key } : {}));
     const items = (page.items || []).filter((item) => !findFigure(grid, item.key));
     // Insert in reverse so the listing order is preserved at the top of the grid.
     for (const item of items.reverse()) grid.prepend(renderItem(item));
-  }
+  };
 
   more.addEventListener('click', () => {
     if (nextCursor !== null) loadPage(nextCursor);
   });
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const file = fileInput.files && fileInput.files[0];
-    if (!file) {
-      setStatus('error', 'choose a file first');
-      return;
-    }
-    storeToken();
-    button.disabled = true;
-    progress.value = 0;
-    delete progress.dataset.loaded;
-    delete progress.dataset.total;
-    try {
-      setStatus('signing', 'Requesting upload URL…');
-      const ticket = await api('/_/uploads', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ filename: file.name, content_type: fileType(file), bytes: file.size }),
-        onWait: (text) => setStatus('signing', text || 'Requesting upload URL…'),
-      });
-
-      setStatus('uploading', 'Uploading…');
-      // Only progress events move the bar (the last one, once every byte is sent, reports
-      // loaded === total); what they said is kept on the element for tests and debugging.
-      await putFile(ticket, file, (loaded, total) => {
-        progress.value = (loaded / total) * 100;
-        progress.dataset.loaded = String(loaded);
-        progress.dataset.total = String(total);
-      });
-
-      setStatus('done', `Uploaded ${ticket.key}`);
-      try {
-        await prependKey(ticket.key);
-      } catch (err) {
-        galleryStatus.textContent = `Uploaded, but refreshing the gallery failed: ${err.message}`;
-      }
-    } catch (err) {
-      setStatus('error', err.message || 'upload failed');
-    } finally {
-      button.disabled = false;
-    }
-  });
-
   loadPage(null);
-}
-
-// Browsers that cannot show JPEG XL or HEIC leave `file.type` empty for them: the type
-// is then taken from the name (the server checks it against what it decodes).
-const TYPES_BY_EXTENSION = {
-  jxl: 'image/jxl', heic: 'image/heic', heif: 'image/heif', avif: 'image/avif',
-  tif: 'image/tiff', tiff: 'image/tiff', bmp: 'image/bmp',
-};
-
-function fileType(file) {
-  if (file.type) return file.type;
-  const ext = file.name.includes('.') ? file.name.split('.').pop().toLowerCase() : '';
-  return TYPES_BY_EXTENSION[ext] || '';
 }
 
 if (document.readyState === 'loading') {

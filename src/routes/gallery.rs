@@ -22,22 +22,29 @@ pub(crate) fn page() -> Response<Bytes> {
     )
 }
 
-/// `GET /_/gallery.js`: the page's script.
+/// The page's script, then the upload client (its own file, owned apart from the page's).
+const SCRIPT: &str = concat!(
+    include_str!("../gallery/gallery.js"),
+    "\n",
+    include_str!("../gallery/upload.js")
+);
+
+/// `GET /_/gallery.js`: the page's script and the upload client.
 pub(crate) fn script() -> Response<Bytes> {
-    static_response(
-        gallery::PAGE_JS,
-        "text/javascript; charset=utf-8",
-        gallery::PAGE_CSP,
-    )
+    static_response(SCRIPT, "text/javascript; charset=utf-8", gallery::PAGE_CSP)
 }
 
 /// `GET /_/gallery.json`: one page of originals with dimensions and thumbnail URLs.
 pub(crate) async fn listing(state: &AppState, req: &Request<Bytes>) -> Result<Response<Bytes>> {
-    // A listing hands out (signed) URLs to everything: with a token configured, it needs it.
+    // Who may see is the gallery's mode, not whether uploads are on: a public gallery lists
+    // for anyone; a private one for the viewer or the upload token.
     let secrets = state.secrets.current();
-    if let Some(token) = &secrets.upload_token {
-        token.check(super::uploads::bearer(req))?;
-    }
+    gallery::may_list(
+        state.config.gallery_mode(),
+        secrets.gallery_token.as_ref(),
+        secrets.upload_token.as_ref(),
+        super::uploads::bearer(req),
+    )?;
     let q = GalleryQuery::parse(req.uri().query())?;
     let listing = state
         .source
