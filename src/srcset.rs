@@ -63,7 +63,22 @@ pub fn img(
     for entry in &srcset.0 {
         let (asked, shown_as_preset) = candidate_request(request, entry)?;
         let policed = policy.apply(asked.clone())?;
-        let plan = prepare(info, &policed.transform, OutputFormat::Webp, limits)?;
+        let mut plan = prepare(info, &policed.transform, OutputFormat::Webp, limits)?;
+        let mut policed = policed;
+        // A width wider than the original has to offer would only upscale: such a candidate
+        // becomes the widest one that does not (sharp's `withoutEnlargement`), and merges with
+        // an equal one below. Presets are the operator's sizes and stay as configured.
+        if let (SrcsetEntry::Width(w), Some(scale)) = (entry, upscale(&plan)) {
+            let narrower =
+                SrcsetEntry::Width(((f64::from(*w) / scale + 1e-6).floor() as u32).max(1));
+            let (asked, _) = candidate_request(request, &narrower)?;
+            let clamped = policy.apply(asked)?;
+            let clamped_plan = prepare(info, &clamped.transform, OutputFormat::Webp, limits)?;
+            // Under a ladder the narrower width may snap back up: keep the entry as asked.
+            if upscale(&clamped_plan).is_none() {
+                (policed, plan) = (clamped, clamped_plan);
+            }
+        }
         // A preset is linked by its name (its parameters may not be repeated in its URL);
         // a width by the policed query (the ladder's own value, so the URL hits the cache).
         let query = if shown_as_preset {
@@ -105,6 +120,14 @@ pub fn img(
         height: fallback.height,
         candidates,
     }))
+}
+
+/// How many times larger than its source region `plan` makes the image, when it enlarges it.
+fn upscale(plan: &crate::pipeline::Plan) -> Option<f64> {
+    let (w, h) = plan.size;
+    let scale = (f64::from(w) / plan.region.w).max(f64::from(h) / plan.region.h);
+    // Half a pixel of rounding is not an enlargement.
+    (f64::from(w) > plan.region.w + 0.5 || f64::from(h) > plan.region.h + 0.5).then_some(scale)
 }
 
 /// The image request one entry stands for, and whether it is a preset's.
@@ -217,6 +240,34 @@ mod tests {
         assert_eq!(sizes, [(100, 150), (200, 300)]);
         assert_eq!(img.sizes, "100vw");
         assert_eq!(img.src, img.candidates[1].url, "no `w`: the widest");
+    }
+
+    #[test]
+    fn widths_past_the_original_become_the_widest_that_does_not_upscale() {
+        // 1000 px wide as displayed (stored 800x1000, turned by EXIF 6).
+        let source = info((800, 1000), 6);
+        let img = img_for(
+            "fmt=json&srcset=320,640,1280,2000",
+            &Policy::default(),
+            &source,
+        )
+        .unwrap();
+        let sizes: Vec<_> = img.candidates.iter().map(|c| (c.width, c.height)).collect();
+        assert_eq!(sizes, [(320, 256), (640, 512), (1000, 800)]);
+        assert!(
+            img.candidates[2].url.contains("w=1000"),
+            "{}",
+            img.candidates[2].url
+        );
+        // A box: the clamp keeps its aspect ratio, and `fit=cover` crops before it enlarges.
+        let img = img_for(
+            "fmt=json&srcset=300,1200&w=600&h=600&fit=cover",
+            &Policy::default(),
+            &source,
+        )
+        .unwrap();
+        let sizes: Vec<_> = img.candidates.iter().map(|c| (c.width, c.height)).collect();
+        assert_eq!(sizes, [(300, 300), (800, 800)]);
     }
 
     #[test]
