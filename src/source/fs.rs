@@ -3,17 +3,21 @@
 //! The root is canonicalised once at start-up; every key is resolved (symlinks included) and
 //! must still lie under it, so neither `..` nor a symlink can reach outside the folder.
 
-use super::{too_large, Listed, Listing, Stat};
+use super::fs_index::FsIndex;
+use super::{too_large, Listing, Stat};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use bytes::Bytes;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 #[derive(Debug, Clone)]
 pub struct FsSource {
     root: PathBuf,
+    /// The sorted listing index (`fs_index`), shared by every clone.
+    index: Arc<FsIndex>,
 }
 
 impl FsSource {
@@ -26,7 +30,14 @@ impl FsSource {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(FsSource { root })
+        let index = Arc::new(FsIndex::new(root.clone(), super::FS_REVALIDATE));
+        Ok(FsSource { root, index })
+    }
+
+    /// The listing index, for what imgfn writes itself: after a new original gets its final
+    /// name, `index().insert(&key).await` lists it at once.
+    pub fn index(&self) -> &FsIndex {
+        &self.index
     }
 
     pub fn root(&self) -> &Path {
@@ -106,48 +117,11 @@ impl FsSource {
         .await
     }
 
-    /// One page of the folder's originals under `prefix`, in key order. Hidden files and
-    /// folders (a leading `.`, e.g. uploads in progress) and symlinks are not listed.
-    /// `cursor` is the last key of the previous page.
+    /// One page of the folder's originals under `prefix`, in key order, from the sorted
+    /// index (`fs_index`). Hidden files and folders (a leading `.`, e.g. uploads in progress)
+    /// and symlinks are not listed. `cursor` is the last key of the previous page.
     pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Listing> {
-        let this = self.clone();
-        let prefix = prefix.to_string();
-        let after = cursor.map(str::to_string);
-        blocking(move || {
-            let mut entries: Vec<Listed> = walkdir::WalkDir::new(&this.root)
-                .min_depth(1)
-                .into_iter()
-                .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file())
-                .filter_map(|e| {
-                    let rel = e.path().strip_prefix(&this.root).ok()?.to_str()?;
-                    let key = Key::parse(&rel.replace(std::path::MAIN_SEPARATOR, "/")).ok()?;
-                    if !key.as_str().starts_with(&prefix)
-                        || after.as_deref().is_some_and(|a| key.as_str() <= a)
-                    {
-                        return None;
-                    }
-                    let meta = e.metadata().ok()?;
-                    Some(Listed {
-                        key,
-                        size: meta.len(),
-                        version: version_of(&meta),
-                    })
-                })
-                .collect();
-            entries.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
-            let more = entries.len() > limit as usize;
-            entries.truncate(limit as usize);
-            let next_cursor = more
-                .then(|| entries.last().map(|e| e.key.to_string()))
-                .flatten();
-            Ok(Listing {
-                entries,
-                next_cursor,
-            })
-        })
-        .await
+        self.index.list(prefix, cursor, limit).await
     }
 
     /// Store a new original atomically, never replacing one: the bytes go to a hidden
@@ -155,6 +129,7 @@ impl FsSource {
     /// fails if it exists). A failed or partial upload leaves no original behind.
     pub async fn write_new(&self, key: &Key, bytes: Bytes) -> Result<()> {
         let this = self.clone();
+        let stored = key.clone();
         let key = key.clone();
         blocking(move || {
             use std::io::Write;
@@ -197,12 +172,15 @@ impl FsSource {
                 Err(e) => Err(io("write", e)),
             }
         })
-        .await
+        .await?;
+        // Listed at once, not after the index's next check.
+        self.index.insert(&stored).await;
+        Ok(())
     }
 }
 
 /// The version of a local file: changes when its mtime or size does.
-fn version_of(meta: &std::fs::Metadata) -> String {
+pub(super) fn version_of(meta: &std::fs::Metadata) -> String {
     let mtime = meta
         .modified()
         .ok()

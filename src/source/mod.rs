@@ -5,6 +5,7 @@
 //! error types.
 
 pub mod fs;
+pub mod fs_index;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(not(feature = "s3"))]

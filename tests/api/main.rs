@@ -16,6 +16,7 @@ mod hostile;
 mod http_semantics;
 mod inputs;
 mod lambda;
+mod listing;
 mod metadata;
 mod new_inputs;
 mod placeholder;

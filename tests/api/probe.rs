@@ -97,6 +97,11 @@ impl Proxy {
         self.shared.downstream.load(Ordering::SeqCst)
     }
 
+    /// How many connections clients opened through the proxy so far.
+    pub fn connections(&self) -> usize {
+        self.shared.upstream.lock().unwrap().len()
+    }
+
     /// Every complete request head sent through the proxy so far.
     pub fn requests(&self) -> Vec<SeenRequest> {
         let conns = self.shared.upstream.lock().unwrap();
