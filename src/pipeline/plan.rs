@@ -7,7 +7,7 @@ use super::steps::{trim, Flatten, Orient, Pad, Resize, Step, EFFECTS};
 use super::timings::{self, Timings};
 use super::{attention, encode, Limits, Orientation, Pixels, SourceFormat, SourceInfo};
 use crate::error::{Error, Result};
-use crate::params::{Flip, Gravity, OutputFormat, Rgba, Transform};
+use crate::params::{Dpr, Flip, Gravity, OutputFormat, Rgba, Transform};
 
 /// Everything a render will do.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,9 +304,16 @@ fn prepare_from(
     plan.memory = plan.weigh(info);
     if untrimmed {
         // The decode must fit; the rest is weighed (and refused) once trimmed, and a render
-        // never needs more than the budget allows one.
+        // never needs more than the budget allows one. The trimmed output can be larger than
+        // the whole image's (a tall content box under `w` alone): admit the largest the
+        // trimmed plan may still pass, so the budget's accounting holds after the trim.
         let decode = info.decode_bytes(1) + ATTENTION_SCRATCH;
-        plan.memory = plan.memory.min(limits.max_render_bytes).max(decode);
+        let worst = plan.trimmed_at_most(transform, limits).weigh(info);
+        plan.memory = plan
+            .memory
+            .max(worst)
+            .min(limits.max_render_bytes)
+            .max(decode);
     }
     if plan.memory > limits.max_render_bytes {
         return Err(Error::limit(
@@ -322,6 +329,45 @@ fn prepare_from(
 }
 
 impl Plan {
+    /// This untrimmed plan with the largest output its trimmed plan could still have: the
+    /// `w`×`h` box when both are given, else the output pixel limit (a side not given follows
+    /// the content box, whatever its shape).
+    fn trimmed_at_most(&self, transform: &Transform, limits: &Limits) -> Plan {
+        let dpr = transform.dpr.unwrap_or(Dpr::ONE);
+        let limit = limits.max_output_pixels.max(1);
+        // The free side of a `w` or `h` alone: up to the side limit, within the pixel limit.
+        let free = |given: u32| {
+            let given = u64::from(given.max(1));
+            (limit / given)
+                .min(u64::from(limits.max_output_side))
+                .max(1) as u32
+        };
+        let size = match (
+            transform.width.map(|w| dpr.apply(w)),
+            transform.height.map(|h| dpr.apply(h)),
+        ) {
+            // No size asked: the trimmed output is the content box, inside the whole image.
+            (None, None) => return self.clone(),
+            (Some(w), Some(h)) if u64::from(w) * u64::from(h) <= limit => (w.max(1), h.max(1)),
+            (Some(w), None) => (w.max(1), free(w)),
+            (None, Some(h)) => (free(h), h.max(1)),
+            _ => {
+                let side = (limit as f64).sqrt().ceil() as u32;
+                (side, side)
+            }
+        };
+        Plan {
+            size,
+            canvas: size,
+            effects: EFFECTS
+                .iter()
+                .filter_map(|plan| plan(transform, size))
+                .map(Step::Effect)
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The plan with what the decoded pixels `px` show (the trimmed border, the interesting
     /// part), and the pixels its steps run on. `decode` decodes the source again at another
     /// scale: when the trimmed region is small, the whole image's scale is too coarse for it.
@@ -1062,6 +1108,36 @@ mod tests {
             }
         }
         assert_eq!(checked, 8 * 4 * 4 * 5 * 5 * 2 * 3);
+    }
+
+    /// The render is admitted on the untrimmed plan's weight: it must cover what the trimmed
+    /// plan then needs, even when the content box is far taller than the whole image (its
+    /// output under `w` alone is then many times the untrimmed output).
+    #[test]
+    fn the_admitted_weight_covers_the_trimmed_plan() {
+        let stored = (2000u32, 300u32);
+        let info = source(SourceFormat::Png, stored, 1, false);
+        // A 60x300 strip: under w=1200 the trimmed output is 1200x6000, the whole image's
+        // 1200x180.
+        let px = framed(stored, (970, 0, 60, 300));
+        for q in [
+            "w=1200&trim=10",
+            "w=1200&trim=10&sharpen=1",
+            "h=3000&trim=10",
+            "w=600&h=2400&fit=fill&trim=10&dpr=2",
+            "trim=10",
+        ] {
+            let untrimmed = prepare(&info, &transform(q), OutputFormat::Png, &Limits::default())
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            let trimmed = seen(&info, q, &px);
+            assert!(
+                untrimmed.memory >= trimmed.memory,
+                "{q}: admitted {} < needed {} ({:?})",
+                untrimmed.memory,
+                trimmed.memory,
+                trimmed.canvas
+            );
+        }
     }
 
     /// A trimmed region much smaller than the image needs a finer JPEG scale than the whole
