@@ -9,6 +9,7 @@
 #     libjpeg-turbo-progs (cjpeg, jpegtran: testdata/jpeg/progressive/make.sh, the progressive
 #     bench), curl, python3 +
 #     python3-venv, chromium + chromium-driver (the browser test)
+#   - registry.npmjs.org: the axe-core tarball (pinned, sha512 checked), without npm
 #   - crates.io: Garage, a real S3-compatible server, on 127.0.0.1 (scripts/garage.sh)
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
 #     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint; checkov
@@ -62,6 +63,26 @@ FEATURES=nasm,heic
 CHROMIUM=$(first_of chromium chromium-browser google-chrome) || die "Chromium not found"
 CHROMEDRIVER=$(first_of chromedriver) || die "chromedriver not found"
 export IMGFN_TEST_CHROMIUM=$CHROMIUM IMGFN_TEST_CHROMEDRIVER=$CHROMEDRIVER
+
+# axe-core, the browser tests' accessibility checker (npm `axe-core`, MPL-2.0), without npm:
+# the registry's tarball of the pinned version, checked against the sha512 the registry
+# publishes for it (`dist.integrity`), and only axe.min.js (with its licence) kept.
+AXE_VERSION=4.14.1
+AXE_SHA512=FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+AXE_DIR=target/axe-core-$AXE_VERSION
+if [ ! -f "$AXE_DIR/axe.min.js" ]; then
+  step "axe-core $AXE_VERSION from registry.npmjs.org (sha512 checked)"
+  mkdir -p target
+  AXE_TGZ=target/axe-core-$AXE_VERSION.tgz
+  curl -sfL -o "$AXE_TGZ" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz" \
+    || die "could not download axe-core $AXE_VERSION"
+  got=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$AXE_TGZ")
+  [ "$got" = "$AXE_SHA512" ] || { rm -f "$AXE_TGZ"; die "axe-core $AXE_VERSION: sha512 $got is not the pinned $AXE_SHA512"; }
+  mkdir -p "$AXE_DIR"
+  tar -xzf "$AXE_TGZ" -C "$AXE_DIR" --strip-components=1 package/axe.min.js package/LICENSE
+  rm -f "$AXE_TGZ"
+fi
+export IMGFN_TEST_AXE=$PWD/$AXE_DIR/axe.min.js
 
 VENV=target/venv
 if ! cmp -s scripts/test-requirements.txt "$VENV/requirements.txt"; then

@@ -3,6 +3,7 @@
 //! Parsed once at start-up by clap (flags win over environment variables), then turned into
 //! the plain values the core uses. The README's configuration table mirrors this file.
 
+use crate::gallery::ViewerToken;
 use crate::pipeline::{EncodeOptions, Limits, Settings};
 use crate::policy::{Policy, Presets, SizePolicy};
 use crate::signing::SigningKeys;
@@ -58,6 +59,35 @@ pub enum MetricsFormat {
     None,
     /// CloudWatch Embedded Metric Format lines on stdout (`metrics.rs`).
     Emf,
+}
+
+/// Who may see the gallery (`IMGFN_GALLERY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GalleryMode {
+    /// The page and the listing need no token (uploads still need the upload token).
+    Public,
+    /// The listing needs the viewer token (`IMGFN_GALLERY_TOKEN`) or the upload token; the
+    /// page itself (static, no data) loads and asks for one.
+    Private,
+    /// No gallery routes: `/_/gallery*` is a 404.
+    Off,
+}
+
+impl std::str::FromStr for GalleryMode {
+    type Err = String;
+
+    /// `public`, `private` or `off`; `true` and `false` (the setting's earlier boolean form)
+    /// mean `public` and `off`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "public" | "true" => Ok(GalleryMode::Public),
+            "private" => Ok(GalleryMode::Private),
+            "off" | "false" => Ok(GalleryMode::Off),
+            other => Err(format!(
+                "`{other}` is not a gallery mode: public, private or off"
+            )),
+        }
+    }
 }
 
 /// Log line format.
@@ -246,9 +276,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// Bearer token for `POST /_/uploads` (and the gallery listing); uploads are off without it.
+    /// Bearer token for `POST /_/uploads`; uploads are off without it. It also opens a
+    /// private gallery.
     #[arg(long, env = "IMGFN_UPLOAD_TOKEN", hide_env_values = true)]
     pub upload_token: Option<UploadToken>,
+
+    /// Bearer token that opens a private gallery's listing (`IMGFN_GALLERY=private`) without
+    /// allowing uploads; same rules as the upload token (16+ printable characters).
+    #[arg(long, env = "IMGFN_GALLERY_TOKEN", hide_env_values = true)]
+    pub gallery_token: Option<ViewerToken>,
 
     /// Lambda only: the Secrets Manager secret (ARN or name) holding the signing keys and the
     /// upload token, read through AWS's Parameters and Secrets extension (`secrets.rs`), in
@@ -275,11 +311,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub upload_expiry_secs: u64,
 
-    /// Serve the gallery (`/_/gallery`, `/_/gallery.json`). Default: on for a local folder,
-    /// off for a bucket (a listing of a public bucket is opt-in).
-    #[arg(long, env = "IMGFN_GALLERY", action = clap::ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true")]
-    pub gallery: Option<bool>,
+    /// Who may see the gallery (`/_/gallery`, `/_/gallery.json`): `public` (no token),
+    /// `private` (the listing needs IMGFN_GALLERY_TOKEN or IMGFN_UPLOAD_TOKEN) or `off`
+    /// (`true` and `false` are accepted for `public` and `off`). Default: public for a local
+    /// folder, off for a bucket (listing a bucket is opt-in).
+    #[arg(long, env = "IMGFN_GALLERY", num_args = 0..=1, default_missing_value = "public")]
+    pub gallery: Option<GalleryMode>,
 
     /// Function URL invoke mode (Lambda only).
     #[arg(long, env = "IMGFN_INVOKE_MODE", value_enum, default_value_t = InvokeMode::ResponseStream)]
@@ -342,6 +379,7 @@ impl Config {
             s3_timeout_ms: DEFAULT_S3_TIMEOUT_MS,
             revalidate_secs: DEFAULT_REVALIDATE_SECS,
             upload_token: None,
+            gallery_token: None,
             secrets_id: None,
             secrets_ttl_secs: DEFAULT_SECRETS_TTL_SECS,
             upload_prefix: DEFAULT_UPLOAD_PREFIX.into(),
@@ -396,9 +434,18 @@ impl Config {
         })
     }
 
+    /// Who may see the gallery: the setting, else public for a local folder and off for a
+    /// bucket.
+    pub fn gallery_mode(&self) -> GalleryMode {
+        self.gallery.unwrap_or(match self.bucket {
+            None => GalleryMode::Public,
+            Some(_) => GalleryMode::Off,
+        })
+    }
+
     /// Whether the gallery routes are served (see `gallery`).
     pub fn gallery_enabled(&self) -> bool {
-        self.gallery.unwrap_or(self.bucket.is_none())
+        self.gallery_mode() != GalleryMode::Off
     }
 
     pub fn workers(&self) -> usize {
@@ -443,6 +490,60 @@ mod tests {
         assert!(!p.only_presets);
         let only = Cli::try_parse_from(["imgfn", "--only-presets"]).unwrap();
         assert!(only.config.policy().only_presets);
+    }
+
+    #[test]
+    fn gallery_modes_and_their_defaults() {
+        let mode = |args: &[&str]| {
+            Cli::try_parse_from([&["imgfn"][..], args].concat())
+                .map(|cli| cli.config.gallery_mode())
+                .map_err(|e| e.to_string())
+        };
+        use GalleryMode::*;
+        for (args, expected) in [
+            (&[][..], Public),
+            (&["--bucket", "b"][..], Off),
+            (&["--gallery", "public"][..], Public),
+            (&["--gallery", "PRIVATE"][..], Private),
+            (&["--gallery", "off"][..], Off),
+            // The earlier boolean form, kept as aliases.
+            (&["--gallery", "true"][..], Public),
+            (&["--gallery", "false"][..], Off),
+            (&["--gallery"][..], Public),
+            (&["--bucket", "b", "--gallery", "private"][..], Private),
+            (&["--bucket", "b", "--gallery=true"][..], Public),
+        ] {
+            assert_eq!(mode(args), Ok(expected), "{args:?}");
+        }
+        let err = mode(&["--gallery", "yes"]).unwrap_err();
+        assert!(err.contains("public, private or off"), "{err}");
+        // Off serves no gallery routes; the others do.
+        let mut config = Config::with_root("x");
+        for (m, on) in [(Public, true), (Private, true), (Off, false)] {
+            config.gallery = Some(m);
+            assert_eq!(config.gallery_enabled(), on, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn the_viewer_token_is_checked_and_never_shown() {
+        let cli = Cli::try_parse_from(["imgfn", "--gallery-token", "a-viewer-token-0123"]).unwrap();
+        let shown = format!("{:?}", cli.config);
+        assert!(!shown.contains("a-viewer-token"), "{shown}");
+        let token = cli.config.gallery_token.unwrap();
+        assert!(token.check(Some("Bearer a-viewer-token-0123")).is_ok());
+        assert_eq!(
+            token
+                .check(Some("Bearer a-viewer-token-0124"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        let err = Cli::try_parse_from(["imgfn", "--gallery-token", "short"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("gallery token must be at least 16"), "{err}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! size, under the render admission, and the result cached by version like the dimensions, so
 //! listing a page again reads nothing but the store's index.
 
+use crate::config::GalleryMode;
 use crate::error::{Error, Result};
 use crate::key::{encode_key, Key};
 use crate::pipeline::{self, SourceFormat};
 use crate::placeholder::{self, Placeholder};
 use crate::source::Listed;
+use crate::uploads::UploadToken;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -29,6 +31,65 @@ pub const PAGE_JS: &str = include_str!("gallery/gallery.js");
 pub const PAGE_CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data: blob:; connect-src *; frame-ancestors 'none'; base-uri 'none'";
+
+/// The bearer token that opens a private gallery's listing (`IMGFN_GALLERY_TOKEN`) and
+/// nothing else: the upload token's rules (16+ printable ASCII characters, compared in
+/// constant time, never printed).
+#[derive(Clone)]
+pub struct ViewerToken(UploadToken);
+
+impl std::str::FromStr for ViewerToken {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        s.parse::<UploadToken>()
+            .map(ViewerToken)
+            .map_err(|e| e.replace("upload token", "gallery token"))
+    }
+}
+
+impl std::fmt::Debug for ViewerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewerToken(<redacted>)")
+    }
+}
+
+impl ViewerToken {
+    /// Check an `Authorization: Bearer <token>` header (401 otherwise).
+    pub fn check(&self, authorization: Option<&str>) -> Result<()> {
+        self.0.check(authorization)
+    }
+}
+
+/// Whether a request may read the listing of a gallery in `mode`: always when public; when
+/// private, with the viewer token or the upload token (401 otherwise, and when neither is
+/// configured: nobody may).
+pub fn may_list(
+    mode: GalleryMode,
+    viewer: Option<&ViewerToken>,
+    upload: Option<&UploadToken>,
+    authorization: Option<&str>,
+) -> Result<()> {
+    match mode {
+        GalleryMode::Public => Ok(()),
+        GalleryMode::Off => Err(Error::NotFound),
+        GalleryMode::Private => {
+            // Both are checked whatever the first says: the time taken says nothing of which
+            // token was tried.
+            let as_viewer = viewer.map(|t| t.check(authorization).is_ok());
+            let as_uploader = upload.map(|t| t.check(authorization).is_ok());
+            match (as_viewer, as_uploader) {
+                (Some(true), _) | (_, Some(true)) => Ok(()),
+                (None, None) => Err(Error::Unauthorized(
+                    "this gallery is private and no token is configured to open it".into(),
+                )),
+                _ => Err(Error::Unauthorized(
+                    "this gallery is private: an `Authorization: Bearer` token is required".into(),
+                )),
+            }
+        }
+    }
+}
 
 /// `prefix`, `cursor`, `limit` and `placeholders` of a listing request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +310,99 @@ impl ThumbPolicy {
     }
 }
 
+/// Widths (CSS or device pixels alike: `w` descriptors) of the viewer's candidates when no
+/// size ladder is configured: from a phone to a 4K screen.
+pub const VIEWER_WIDTHS: [u32; 4] = [640, 1280, 1920, 2560];
+
+/// The viewer's candidates for an image `width`×`height` wide as displayed: `(w, h)` per
+/// width, never wider than the image itself (its own width stands in for the larger ones);
+/// under a ladder, its rungs up to the image's width (at least the smallest).
+pub fn viewer_widths(width: u32, height: u32, ladder: &[u32]) -> Vec<(u32, u32)> {
+    let width = width.max(1);
+    let wanted: Vec<u32> = match ladder {
+        [] => VIEWER_WIDTHS.iter().map(|&w| w.min(width)).collect(),
+        rungs => {
+            let mut fit: Vec<u32> = rungs.iter().copied().filter(|&r| r <= width).collect();
+            if fit.is_empty() {
+                fit.extend(rungs.first().copied());
+            }
+            fit
+        }
+    };
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        if out.iter().any(|&(seen, _)| seen == w) {
+            continue;
+        }
+        let h = (f64::from(w) * f64::from(height) / f64::from(width))
+            .round()
+            .max(1.0) as u32;
+        out.push((w, h));
+    }
+    out
+}
+
+/// The placeholder as an image a page can use as it is: ThumbHash's own decode (32 pixels on
+/// the long side), halved, as a PNG `data:` URL, RGB when the hash has no alpha (about 0.5 KB
+/// per photo, base64 included: 1.45 KB unhalved); `None` if the hash does not decode.
+pub fn placeholder_data_url(hash: &[u8]) -> Option<String> {
+    use image::ImageEncoder;
+    let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(hash).ok()?;
+    // Halved (2×2 means): a ThumbHash holds at most 7 cosines per axis, which 16 samples
+    // still carry, and the browser's smooth upscale draws the same blur from half the bytes.
+    let (w, h, rgba) = halve(w, h, &rgba);
+    let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
+    let (pixels, colour) = if opaque {
+        let rgb: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        (rgb, image::ExtendedColorType::Rgb8)
+    } else {
+        (rgba, image::ExtendedColorType::Rgba8)
+    };
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut png,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(
+        &pixels,
+        u32::try_from(w).ok()?,
+        u32::try_from(h).ok()?,
+        colour,
+    )
+    .ok()?;
+    Some(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    ))
+}
+
+/// `rgba` (`w`×`h`) at half its size, each pixel the mean of (up to) 2×2.
+fn halve(w: usize, h: usize, rgba: &[u8]) -> (usize, usize, Vec<u8>) {
+    let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = Vec::with_capacity(hw * hh * 4);
+    for y in 0..hh {
+        for x in 0..hw {
+            let mut sum = [0u32; 4];
+            let mut n = 0;
+            for sy in (2 * y)..(2 * y + 2).min(h) {
+                for sx in (2 * x)..(2 * x + 2).min(w) {
+                    let i = (sy * w + sx) * 4;
+                    for (c, total) in sum.iter_mut().enumerate() {
+                        *total += u32::from(rgba.get(i + c).copied().unwrap_or(0));
+                    }
+                    n += 1;
+                }
+            }
+            out.extend(sum.map(|t| ((t + n / 2) / n.max(1)) as u8));
+        }
+    }
+    (hw, hh, out)
+}
+
 /// One listing entry as JSON. `link` turns a path and query into a URL (signing it when
 /// signing is on); `placeholder` is `None` when the image has none (it does not decode, or it
 /// could not be computed now): its fields are then `null`.
@@ -280,16 +434,41 @@ pub fn item_json(
                 "src": src,
                 "srcset": format!("{src} 1x, {src2} 2x"),
             });
+            // The viewer's image at the viewport's size: `w` descriptors, the page's `sizes`.
+            let fmt = if thumbs.auto { "&fmt=auto" } else { "" };
+            let candidates: Vec<(String, u32, u32)> =
+                viewer_widths(d.width, d.height, &thumbs.ladder)
+                    .into_iter()
+                    .map(|(w, h)| (link(format!("{path}?w={w}{fmt}")), w, h))
+                    .collect();
+            let srcset: Vec<String> = candidates
+                .iter()
+                .map(|(url, w, _)| format!("{url} {w}w"))
+                .collect();
+            if let Some((src, w, h)) = candidates.last() {
+                item["viewer"] = serde_json::json!({
+                    "src": src,
+                    "width": w,
+                    "height": h,
+                    "srcset": srcset.join(", "),
+                });
+            }
+            item["download"] = link(format!("{path}?download=1")).into();
         }
         Err(e) => {
             item["width"] = serde_json::Value::Null;
             item["height"] = serde_json::Value::Null;
             item["format"] = serde_json::Value::Null;
             item["thumbnail"] = serde_json::Value::Null;
+            item["viewer"] = serde_json::Value::Null;
+            item["download"] = link(format!("{path}?download=1")).into();
             item["error"] = e.to_json()["error"].clone();
         }
     }
     placeholder::add_fields(&mut item, placeholder);
+    item["placeholder"] = placeholder
+        .and_then(|p| placeholder_data_url(&p.thumbhash))
+        .into();
     item
 }
 
@@ -310,6 +489,45 @@ mod tests {
         }
         // The same URL for every listing within a window.
         assert_eq!(link_expiry(1_000_000, secs), link_expiry(1_000_001, secs));
+    }
+
+    #[test]
+    fn who_may_list() {
+        let viewer: ViewerToken = "a-viewer-token-0123".parse().unwrap();
+        let upload: UploadToken = "an-upload-token-0123".parse().unwrap();
+        let (v, u) = (
+            Some("Bearer a-viewer-token-0123"),
+            Some("Bearer an-upload-token-0123"),
+        );
+        let wrong = Some("Bearer a-viewer-token-0124");
+        use GalleryMode::*;
+        let status = |r: Result<()>| r.map_or_else(|e| e.status().as_u16(), |()| 200);
+        for (mode, viewer, upload, auth, expected) in [
+            (Public, None, None, None, 200),
+            (Public, Some(&viewer), Some(&upload), None, 200),
+            (Public, None, Some(&upload), wrong, 200),
+            (Private, Some(&viewer), Some(&upload), v, 200),
+            (Private, Some(&viewer), Some(&upload), u, 200),
+            (Private, None, Some(&upload), u, 200),
+            (Private, Some(&viewer), None, v, 200),
+            (Private, Some(&viewer), Some(&upload), None, 401),
+            (Private, Some(&viewer), Some(&upload), wrong, 401),
+            (Private, None, Some(&upload), v, 401),
+            (Private, Some(&viewer), None, u, 401),
+            (Private, None, None, v, 401),
+            (Off, Some(&viewer), Some(&upload), v, 404),
+        ] {
+            assert_eq!(
+                status(may_list(mode, viewer, upload, auth)),
+                expected,
+                "{mode:?} viewer {} upload {} {auth:?}",
+                viewer.is_some(),
+                upload.is_some()
+            );
+        }
+        assert!(!format!("{viewer:?}").contains("a-viewer"));
+        let short = "short".parse::<ViewerToken>().unwrap_err();
+        assert!(short.contains("gallery token"), "{short}");
     }
 
     #[test]
@@ -362,6 +580,74 @@ mod tests {
     }
 
     #[test]
+    fn viewer_candidates_never_upscale() {
+        assert_eq!(
+            viewer_widths(6028, 3391, &[]),
+            [(640, 360), (1280, 720), (1920, 1080), (2560, 1440)]
+        );
+        // Narrower than the largest: its own width stands in for them, once.
+        assert_eq!(viewer_widths(1000, 500, &[]), [(640, 320), (1000, 500)]);
+        assert_eq!(viewer_widths(400, 300, &[]), [(400, 300)]);
+        // A ladder: its rungs up to the image's width, at least the smallest.
+        assert_eq!(
+            viewer_widths(1920, 1280, &[128, 256, 512, 1024, 2048]),
+            [(128, 85), (256, 171), (512, 341), (1024, 683)]
+        );
+        assert_eq!(viewer_widths(100, 100, &[256, 512]), [(256, 256)]);
+    }
+
+    #[test]
+    fn placeholder_data_urls_are_small_pngs_of_the_hash() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+        // medium.jpg's hash (README, Placeholders): opaque, 3:2.
+        let hash = STANDARD_NO_PAD
+            .decode("ofgRLYZ3iHd/iIiLeJd4iImAlqgJ")
+            .unwrap();
+        let url = placeholder_data_url(&hash).unwrap();
+        let png = STANDARD
+            .decode(url.strip_prefix("data:image/png;base64,").unwrap())
+            .unwrap();
+        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
+        // ThumbHash's decode (32 px on the long side, its approximate aspect ratio), halved;
+        // RGB when opaque.
+        assert_eq!((img.width(), img.height()), (16, 12));
+        assert_eq!(img.color(), image::ColorType::Rgb8);
+        let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&hash).unwrap();
+        assert_eq!((w, h), (32, 23));
+        let (_, _, rgba) = halve(w, h, &rgba);
+        let rgb: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert_eq!(img.to_rgb8().into_raw(), rgb, "the PNG is lossless");
+        eprintln!("placeholder data URL: {} bytes", url.len());
+        assert!(url.len() < 800, "{} bytes per item", url.len());
+        // With alpha, RGBA.
+        let mut rgba = vec![0u8; 8 * 8 * 4];
+        for (i, p) in rgba.chunks_exact_mut(4).enumerate() {
+            p.copy_from_slice(&[200, 40, 40, if i % 8 < 4 { 255 } else { 0 }]);
+        }
+        let alpha = thumbhash::rgba_to_thumb_hash(8, 8, &rgba);
+        let url = placeholder_data_url(&alpha).unwrap();
+        let png = STANDARD
+            .decode(url.strip_prefix("data:image/png;base64,").unwrap())
+            .unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!(img.color(), image::ColorType::Rgba8);
+        assert!(placeholder_data_url(&[]).is_none());
+    }
+
+    #[test]
+    fn halving_means_two_by_two() {
+        // 3×1: the odd column is its own mean.
+        let px = [[0, 0, 0, 255], [100, 50, 10, 255], [7, 7, 7, 0]].concat();
+        assert_eq!(
+            halve(3, 1, &px),
+            (2, 1, [[50, 25, 5, 255], [7, 7, 7, 0]].concat())
+        );
+    }
+
+    #[test]
     fn thumbnails_fit_the_box_and_never_grow() {
         assert_eq!(thumbnail_size(6028, 3391), (240, 135));
         assert_eq!(thumbnail_size(3391, 6028), (135, 240));
@@ -398,6 +684,18 @@ mod tests {
         );
         assert_eq!(item["url"], "/photos/my%20cat.jpg");
         assert_eq!(item["thumbhash"], "3OcR");
+        // Three bytes are no ThumbHash: no ready placeholder (real ones: the next test).
+        assert!(item["placeholder"].is_null());
+        assert_eq!(item["download"], "/photos/my%20cat.jpg?download=1");
+        assert_eq!(
+            item["viewer"],
+            serde_json::json!({
+                "src": "/photos/my%20cat.jpg?w=480&fmt=auto",
+                "width": 480,
+                "height": 320,
+                "srcset": "/photos/my%20cat.jpg?w=480&fmt=auto 480w",
+            })
+        );
         assert_eq!(item["dominant_color"], "#2040ff");
         assert_eq!(item["thumbnail"]["width"], 240);
         assert_eq!(item["thumbnail"]["height"], 160);
@@ -412,6 +710,11 @@ mod tests {
         };
         let snapped = item_json(&listed, &dims, None, &ladder, |p| p);
         assert!(snapped["thumbhash"].is_null() && snapped["dominant_color"].is_null());
+        assert!(snapped["placeholder"].is_null());
+        assert_eq!(
+            snapped["viewer"]["srcset"],
+            "/photos/my%20cat.jpg?w=128 128w, /photos/my%20cat.jpg?w=256 256w"
+        );
         assert_eq!(snapped["thumbnail"]["src"], "/photos/my%20cat.jpg?w=256");
         assert_eq!(snapped["thumbnail"]["height"], 171); // 256 * 320 / 480
         let broken = item_json(&listed, &Err(Error::corrupt("eof")), None, &ladder, |p| p);

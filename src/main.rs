@@ -203,10 +203,13 @@ fn lambda() -> Result<(), String> {
         config.metrics = imgfn::config::MetricsFormat::Emf;
     }
     if config.secrets_id.is_some()
-        && (config.signing_keys.is_some() || config.upload_token.is_some())
+        && (config.signing_keys.is_some()
+            || config.upload_token.is_some()
+            || config.gallery_token.is_some())
     {
         return Err(
-            "IMGFN_SECRETS_ID replaces IMGFN_SIGNING_KEYS and IMGFN_UPLOAD_TOKEN: give one source"
+            "IMGFN_SECRETS_ID replaces IMGFN_SIGNING_KEYS, IMGFN_UPLOAD_TOKEN and \
+             IMGFN_GALLERY_TOKEN: give one source"
                 .into(),
         );
     }

@@ -10,9 +10,10 @@
 //! a redeploy. A failed re-read keeps the last values and is retried after `RETRY_AFTER`.
 //!
 //! The secret's `SecretString` is either the signing keys (`id:secret[,id:secret...]`) or a
-//! JSON object `{"signing_keys": "...", "upload_token": "..."}` (either may be absent or
-//! empty).
+//! JSON object `{"signing_keys": "...", "upload_token": "...", "gallery_token": "..."}` (any
+//! may be absent or empty; `gallery_token` opens a private gallery, `IMGFN_GALLERY_TOKEN`).
 
+use crate::gallery::ViewerToken;
 use crate::signing::SigningKeys;
 use crate::uploads::UploadToken;
 use bytes::Bytes;
@@ -33,6 +34,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 pub struct Current {
     pub signing_keys: Option<SigningKeys>,
     pub upload_token: Option<UploadToken>,
+    /// The viewer token of a private gallery.
+    pub gallery_token: Option<ViewerToken>,
 }
 
 impl std::fmt::Debug for Current {
@@ -41,6 +44,10 @@ impl std::fmt::Debug for Current {
         f.debug_struct("Current")
             .field("signing_keys", &self.signing_keys)
             .field("upload_token", &self.upload_token.as_ref().map(|_| "<set>"))
+            .field(
+                "gallery_token",
+                &self.gallery_token.as_ref().map(|_| "<set>"),
+            )
             .finish()
     }
 }
@@ -53,17 +60,21 @@ impl Current {
             return Ok(Current {
                 signing_keys: Some(secret.parse()?),
                 upload_token: None,
+                gallery_token: None,
             });
         }
         let json: serde_json::Value =
             serde_json::from_str(secret).map_err(|e| format!("the secret is not JSON: {e}"))?;
         let obj = json.as_object().ok_or("the secret must be a JSON object")?;
-        if let Some(unknown) = obj
-            .keys()
-            .find(|k| !matches!(k.as_str(), "signing_keys" | "upload_token"))
-        {
+        if let Some(unknown) = obj.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "signing_keys" | "upload_token" | "gallery_token"
+            )
+        }) {
             return Err(format!(
-                "the secret has an unknown field `{unknown}` (signing_keys, upload_token)"
+                "the secret has an unknown field `{unknown}` (signing_keys, upload_token, \
+                 gallery_token)"
             ));
         }
         let field = |name: &str| -> Result<Option<&str>, String> {
@@ -83,6 +94,10 @@ impl Current {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e| format!("the secret's upload_token: {e}"))?,
+            gallery_token: field("gallery_token")?
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| format!("the secret's gallery_token: {e}"))?,
         })
     }
 }
@@ -184,11 +199,16 @@ pub struct Secrets {
 
 impl Secrets {
     /// Values given at start-up, never re-read.
-    pub fn fixed(signing_keys: Option<SigningKeys>, upload_token: Option<UploadToken>) -> Secrets {
+    pub fn fixed(
+        signing_keys: Option<SigningKeys>,
+        upload_token: Option<UploadToken>,
+        gallery_token: Option<ViewerToken>,
+    ) -> Secrets {
         Secrets {
             current: RwLock::new(Arc::new(Current {
                 signing_keys,
                 upload_token,
+                gallery_token,
             })),
             remote: None,
         }
@@ -284,6 +304,8 @@ mod tests {
             .unwrap();
         assert!(c.signing_keys.is_none() && c.upload_token.is_some());
         assert!(Current::parse("{}").unwrap().signing_keys.is_none());
+        let c = Current::parse(r#"{"gallery_token": "a-viewer-token-0123"}"#).unwrap();
+        assert!(c.gallery_token.is_some() && c.upload_token.is_none());
         for (bad, why) in [
             ("k1:short", "at least 16"),
             (r#"{"signing_keys": 5}"#, "must be a string"),
@@ -292,6 +314,7 @@ mod tests {
                 "unknown field",
             ),
             (r#"{"upload_token": "short"}"#, "upload_token"),
+            (r#"{"gallery_token": "short"}"#, "gallery_token"),
             ("{not json", "not JSON"),
         ] {
             let err = Current::parse(bad).unwrap_err();
@@ -302,10 +325,12 @@ mod tests {
     #[test]
     fn debug_never_shows_a_secret() {
         let c = Current::parse(
-            r#"{"signing_keys": "k1:my-signing-secret-2026", "upload_token": "an-upload-token-0123"}"#,
+            r#"{"signing_keys": "k1:my-signing-secret-2026", "upload_token": "an-upload-token-0123",
+                "gallery_token": "a-viewer-token-0123"}"#,
         )
         .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("my-signing-secret") && !shown.contains("an-upload-token"));
+        assert!(!shown.contains("a-viewer-token"), "{shown}");
     }
 }

@@ -67,7 +67,11 @@ impl AppState {
             )),
             dims: gallery::dims_cache(),
             bound: std::sync::OnceLock::new(),
-            secrets: Secrets::fixed(config.signing_keys.clone(), config.upload_token.clone()),
+            secrets: Secrets::fixed(
+                config.signing_keys.clone(),
+                config.upload_token.clone(),
+                config.gallery_token.clone(),
+            ),
             source,
             config,
         }

@@ -415,7 +415,7 @@ const [mode, done] = [arguments[0], arguments[arguments.length - 1]];
 fn gallery_config(mut config: Config) -> Config {
     config.upload_token = Some(TOKEN.parse().unwrap());
     config.upload_expiry_secs = 2;
-    config.gallery = Some(true);
+    config.gallery = Some(imgfn::config::GalleryMode::Public);
     config
 }
 

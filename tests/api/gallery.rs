@@ -3,9 +3,9 @@
 
 use crate::probe::{s3_source_via, Proxy, SeenRequest};
 use crate::support::{tempdir, testdata, Reply, S3Env, TestApp};
-use crate::uploads::{bearer, local_config, TOKEN};
+use crate::uploads::{bearer, TOKEN};
 use image::GenericImageView;
-use imgfn::config::Config;
+use imgfn::config::{Config, GalleryMode};
 use std::collections::BTreeMap;
 
 /// Every page of a listing, following `next_cursor`.
@@ -139,34 +139,199 @@ async fn lists_a_folder_page_by_page_with_dimensions() {
     }
 }
 
+/// The viewer token of the mode tests (`IMGFN_GALLERY_TOKEN`).
+pub const VIEWER: &str = "test-viewer-token-0123456789";
+
+/// Who may see, over one store: each mode (and the default) with and without each token
+/// configured, asked with no token, a wrong one, the viewer's and the upload token (in
+/// `Authorization` and in `X-Imgfn-Authorization`). The page and its script are static and
+/// load in every served mode; the listing is the gate. Uploads need the upload token in
+/// every mode: the viewer token never grants one.
+async fn who_may_see(store: impl Fn() -> Config, default_mode: GalleryMode) {
+    let viewer = format!("Bearer {VIEWER}");
+    let upload = bearer();
+    let wrong = "Bearer wrong-token-wrong-token".to_string();
+    let asks: [(&str, Option<&String>); 4] = [
+        ("none", None),
+        ("wrong", Some(&wrong)),
+        ("viewer", Some(&viewer)),
+        ("upload", Some(&upload)),
+    ];
+    use GalleryMode::*;
+    // (mode, viewer token configured, upload token configured, who gets the listing)
+    let cases: [(Option<GalleryMode>, bool, bool, &[&str]); 9] = [
+        (
+            Some(Public),
+            false,
+            false,
+            &["none", "wrong", "viewer", "upload"],
+        ),
+        // Uploads on no longer close the gallery (the coupling of issue 13).
+        (
+            Some(Public),
+            true,
+            true,
+            &["none", "wrong", "viewer", "upload"],
+        ),
+        (Some(Private), true, true, &["viewer", "upload"]),
+        (Some(Private), false, true, &["upload"]),
+        (Some(Private), true, false, &["viewer"]),
+        (Some(Private), false, false, &[]),
+        (Some(Off), true, true, &[]),
+        (None, false, true, &["none", "wrong", "viewer", "upload"]),
+        (None, true, true, &["none", "wrong", "viewer", "upload"]),
+    ];
+    for (mode, with_viewer, with_upload, allowed) in cases {
+        let mut config = store();
+        config.gallery = mode;
+        config.gallery_token = with_viewer.then(|| VIEWER.parse().unwrap());
+        config.upload_token = with_upload.then(|| TOKEN.parse().unwrap());
+        let served = mode.unwrap_or(default_mode) != Off;
+        let app = TestApp::spawn_with(config).await;
+        let case = format!("{mode:?} viewer={with_viewer} upload={with_upload}");
+        for (who, auth) in asks {
+            for header in ["authorization", "x-imgfn-authorization"] {
+                let headers: Vec<(&str, &str)> =
+                    auth.map(|a| vec![(header, a.as_str())]).unwrap_or_default();
+                let listing = app.get_with("/_/gallery.json", &headers).await;
+                if !served {
+                    listing.assert_error(404, "not_found");
+                } else if allowed.contains(&who) {
+                    assert_eq!(
+                        listing.status,
+                        200,
+                        "{case}: {who} in {header}: {}",
+                        String::from_utf8_lossy(&listing.body)
+                    );
+                    let keys: Vec<String> = listing.json()["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i["key"].as_str().unwrap().to_string())
+                        .collect();
+                    // Only images: the text file beside them is not listed.
+                    assert_eq!(keys, ["small.jpg", "still.webp"], "{case}");
+                } else {
+                    let body = listing.assert_error(401, "unauthorized");
+                    assert!(
+                        !body.to_string().contains(VIEWER) && !body.to_string().contains(TOKEN),
+                        "{body}"
+                    );
+                }
+            }
+        }
+        for static_path in ["/_/gallery", "/_/gallery.js"] {
+            let r = app.get(static_path).await;
+            if served {
+                assert_eq!(r.status, 200, "{case}: {static_path}");
+                let text = String::from_utf8_lossy(&r.body);
+                assert!(!text.contains(TOKEN) && !text.contains(VIEWER));
+            } else {
+                r.assert_error(404, "not_found");
+            }
+        }
+        // An upload needs the upload token, whoever may see: never the viewer's.
+        let body =
+            serde_json::json!({"filename": "a.jpg", "content_type": "image/jpeg", "bytes": 10});
+        let r = crate::uploads::request_upload(&app, Some(&viewer), body.clone()).await;
+        // 401 (wrong token), or 403 when uploads are off (no upload token configured).
+        let refused = if with_upload { 401 } else { 403 };
+        assert_eq!(r.status, refused, "{case}: an upload with the viewer token");
+        if with_upload {
+            let r = crate::uploads::request_upload(&app, Some(&upload), body).await;
+            assert_eq!(
+                r.status,
+                200,
+                "{case}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+}
+
 #[tokio::test]
-async fn listing_needs_the_token_when_one_is_configured() {
-    let (config, _root) = local_config(&["small.jpg"]);
-    let app = TestApp::spawn_with(config).await;
-    app.get("/_/gallery.json")
-        .await
-        .assert_error(401, "unauthorized");
-    app.get_with(
-        "/_/gallery.json",
-        &[("authorization", "Bearer wrong-token-wrong-token")],
-    )
-    .await
-    .assert_error(401, "unauthorized");
-    assert_eq!(list_all(&app, "", Some(&bearer())).await.len(), 1);
-    // The page itself is static: it asks for the token, it does not contain data.
+async fn who_may_see_a_folder_gallery() {
+    let root = tempdir();
+    for f in ["small.jpg", "still.webp"] {
+        std::fs::copy(testdata().join(f), root.join(f)).unwrap();
+    }
+    std::fs::write(root.join("notes.txt"), b"not an image").unwrap();
+    who_may_see(|| Config::with_root(&root), GalleryMode::Public).await;
+    // The page is the same static shell in every mode (it asks for the token itself).
+    let app = TestApp::spawn_with(Config::with_root(&root)).await;
     let page = app.get("/_/gallery").await;
-    assert_eq!(page.status, 200);
     assert_eq!(page.content_type(), "text/html; charset=utf-8");
     assert!(page
         .header("content-security-policy")
         .is_some_and(|c| c.contains("script-src 'self'")));
-    assert!(!String::from_utf8_lossy(&page.body).contains(TOKEN));
     let js = app.get("/_/gallery.js").await;
     assert_eq!(js.content_type(), "text/javascript; charset=utf-8");
     Reply::send(app.client.post(app.url("/_/gallery")))
         .await
         .assert_error(405, "method_not_allowed");
     app.get("/_/nothing").await.assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn who_may_see_a_bucket_gallery() {
+    crate::needs!(Garage);
+    let s3 = S3Env::new("gallery-modes").await;
+    for f in ["small.jpg", "still.webp"] {
+        s3.put_fixture(f).await;
+    }
+    s3.put("notes.txt", b"not an image").await;
+    // A bucket's gallery is off unless asked for.
+    who_may_see(|| s3.config(), GalleryMode::Off).await;
+}
+
+/// Signed listings carry an `exp` rounded to a window of IMGFN_GALLERY_LINK_SECS / 2: two
+/// listings in the same window hand out the same URLs (caches keep hitting), and each lives
+/// between half and the whole of the setting.
+#[tokio::test]
+async fn signed_links_expire_in_rounded_windows() {
+    let root = tempdir();
+    std::fs::copy(testdata().join("small.jpg"), root.join("small.jpg")).unwrap();
+    let mut config = Config::with_root(&root);
+    config.signing_keys = Some("k1:a-long-signing-secret".parse().unwrap());
+    config.gallery_link_secs = 3600;
+    let app = TestApp::spawn_with(config).await;
+    let first = list_all(&app, "", None).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let second = list_all(&app, "", None).await;
+    let item = &first[0];
+    let mut urls: Vec<&str> = vec![
+        item["url"].as_str().unwrap(),
+        item["download"].as_str().unwrap(),
+        item["thumbnail"]["src"].as_str().unwrap(),
+        item["viewer"]["src"].as_str().unwrap(),
+    ];
+    urls.extend(
+        item["viewer"]["srcset"]
+            .as_str()
+            .unwrap()
+            .split(", ")
+            .map(|c| c.split(' ').next().unwrap()),
+    );
+    for url in urls {
+        let exp: u64 = url
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("exp="))
+            .unwrap_or_else(|| panic!("no exp in {url}"))
+            .parse()
+            .unwrap();
+        assert_eq!(exp % 1800, 0, "{url}");
+        assert!(
+            exp > now + 1800 - 5 && exp <= now + 3600 + 5,
+            "{url}: {exp} at {now}"
+        );
+        assert_eq!(app.get(url).await.status, 200, "{url}");
+    }
+    if now % 1800 < 1795 {
+        assert_eq!(first, second, "the same URLs within one window");
+    }
 }
 
 #[tokio::test]
@@ -210,7 +375,7 @@ async fn bucket_listing_is_opt_in_and_paginates_with_ranged_reads() {
     off.get("/_/gallery").await.assert_error(404, "not_found");
 
     let mut config = s3.config();
-    config.gallery = Some(true);
+    config.gallery = Some(imgfn::config::GalleryMode::Public);
     // The app reaches the bucket through a recording proxy: the listing must read each
     // original's header with a ranged GET, never the whole object.
     let proxy = Proxy::before_s3().await;

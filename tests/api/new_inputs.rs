@@ -175,7 +175,7 @@ async fn every_new_type_uploads_to_s3_and_is_listed() {
     s3.allow_browser_uploads().await;
     let mut config = s3.config();
     config.upload_token = Some(crate::uploads::TOKEN.parse().unwrap());
-    config.gallery = Some(true);
+    config.gallery = Some(imgfn::config::GalleryMode::Public);
     let app = TestApp::spawn_with(config).await;
     upload_and_list(&app, 200).await;
 }

@@ -437,7 +437,7 @@ async fn over_s3_placeholders_follow_the_object_version_and_the_listing_carries_
     .await;
     let mut config = s3.config();
     config.revalidate_secs = 1;
-    config.gallery = Some(true);
+    config.gallery = Some(imgfn::config::GalleryMode::Public);
     let app = TestApp::spawn_with(config).await;
     let reference = TestApp::spawn().await;
     let (small, _) = placeholder(&reference, "/small.jpg").await;

@@ -34,6 +34,10 @@ pub enum Tier {
     /// Debian's ICC profiles (`colord-data`, `icc-profiles-free`, `libgs-common`): the
     /// profiles the colour tests embed (tests/api/colour.rs).
     IccProfiles,
+    /// axe-core's `axe.min.js` (`IMGFN_TEST_AXE`; scripts/test.sh downloads the pinned
+    /// tarball from the npm registry and checks its sha512): the browser tests' accessibility
+    /// checker.
+    Axe,
 }
 
 impl Tier {
@@ -52,6 +56,7 @@ impl Tier {
             Tier::IccProfiles => {
                 "needs colord-data, icc-profiles-free and libgs-common: run scripts/test.sh"
             }
+            Tier::Axe => "needs axe-core (IMGFN_TEST_AXE): run scripts/test.sh",
         }
     }
 
@@ -77,6 +82,11 @@ impl Tier {
             .into_iter()
             .find(|p| !std::path::Path::new(p).is_file())
             .map(|p| format!("no {p}")),
+            Tier::Axe => unset("IMGFN_TEST_AXE").or_else(|| {
+                let path = std::env::var_os("IMGFN_TEST_AXE").unwrap_or_default();
+                (!std::path::Path::new(&path).is_file())
+                    .then(|| format!("IMGFN_TEST_AXE={} is not a file", path.to_string_lossy()))
+            }),
         }
     }
 }
