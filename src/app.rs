@@ -73,6 +73,15 @@ async fn dispatch(
         Route::LocalUpload { raw_key } => {
             routes::uploads::local_upload(state, req, &raw_key, trace).await
         }
+        Route::PartUrl { id, n } => routes::multipart::part_url(state, req, &id, n, trace).await,
+        Route::LocalPart { id, n } => {
+            routes::multipart::local_part(state, req, &id, n, trace).await
+        }
+        Route::UploadStatus { id } => routes::multipart::status(state, req, &id, trace).await,
+        Route::CompleteUpload { id } => {
+            routes::multipart::complete(state, req, &id, trace).await
+        }
+        Route::AbortUpload { id } => routes::multipart::abort(state, req, &id, trace).await,
         Route::GalleryPage => Ok(routes::gallery::page()),
         Route::GalleryScript => Ok(routes::gallery::script()),
         Route::GalleryListing => routes::gallery::listing(state, req).await,
@@ -83,7 +92,15 @@ async fn dispatch(
 fn route_name(route: &Result<Route>) -> &'static str {
     match route {
         Ok(Route::Image { .. }) => "image",
-        Ok(Route::CreateUpload | Route::LocalUpload { .. }) => "uploads",
+        Ok(
+            Route::CreateUpload
+            | Route::LocalUpload { .. }
+            | Route::PartUrl { .. }
+            | Route::LocalPart { .. }
+            | Route::UploadStatus { .. }
+            | Route::CompleteUpload { .. }
+            | Route::AbortUpload { .. },
+        ) => "uploads",
         Ok(Route::GalleryPage | Route::GalleryScript) => "gallery",
         Ok(Route::GalleryListing) => "gallery_listing",
         Err(_) => "invalid",

@@ -35,7 +35,11 @@ pub const DEFAULT_S3_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_REVALIDATE_SECS: u64 = 10;
 pub const DEFAULT_RENDITIONS_PREFIX: &str = "_renditions/";
 pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 32 << 20;
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 5 << 30;
+/// Uploads larger than this go in parts (`uploads::multipart`).
+pub const DEFAULT_MULTIPART_THRESHOLD_BYTES: u64 = 16 << 20;
+/// The smallest part of an upload in parts (grown for very large files: at most 10,000 parts).
+pub const DEFAULT_MULTIPART_PART_BYTES: u64 = 8 << 20;
 pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 300;
 pub const DEFAULT_SECRETS_TTL_SECS: u64 = 300;
 /// Lambda's buffered responses are at most 6 MB *after* base64 (4/3) and the JSON envelope.
@@ -302,9 +306,23 @@ pub struct Config {
     #[arg(long, env = "IMGFN_UPLOAD_PREFIX", default_value = DEFAULT_UPLOAD_PREFIX)]
     pub upload_prefix: String,
 
-    /// Largest upload in bytes; larger requests get a 413 before any URL is signed.
-    #[arg(long, env = "IMGFN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    /// Largest upload in bytes (at most S3's 5 TiB); larger requests get a 413 before any
+    /// URL is signed.
+    #[arg(long, env = "IMGFN_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=(5_u64 << 40)))]
     pub max_upload_bytes: u64,
+
+    /// Uploads larger than this many bytes go in parts (at most S3's 5 GiB for one PUT).
+    #[arg(long, env = "IMGFN_MULTIPART_THRESHOLD_BYTES",
+          default_value_t = DEFAULT_MULTIPART_THRESHOLD_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..=(5_u64 << 30)))]
+    pub multipart_threshold_bytes: u64,
+
+    /// The smallest part of an upload in parts, in bytes (S3: at least 5 MiB, at most
+    /// 5 GiB); grown for very large files so that there are at most 10,000 parts.
+    #[arg(long, env = "IMGFN_MULTIPART_PART_BYTES", default_value_t = DEFAULT_MULTIPART_PART_BYTES,
+          value_parser = clap::value_parser!(u64).range((5_u64 << 20)..=(5_u64 << 30)))]
+    pub multipart_part_bytes: u64,
 
     /// How long an upload URL stays valid, in seconds.
     #[arg(long, env = "IMGFN_UPLOAD_EXPIRY_SECS", default_value_t = DEFAULT_UPLOAD_EXPIRY_SECS,
@@ -384,6 +402,8 @@ impl Config {
             secrets_ttl_secs: DEFAULT_SECRETS_TTL_SECS,
             upload_prefix: DEFAULT_UPLOAD_PREFIX.into(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            multipart_threshold_bytes: DEFAULT_MULTIPART_THRESHOLD_BYTES,
+            multipart_part_bytes: DEFAULT_MULTIPART_PART_BYTES,
             upload_expiry_secs: DEFAULT_UPLOAD_EXPIRY_SECS,
             gallery: None,
             invoke_mode: InvokeMode::ResponseStream,

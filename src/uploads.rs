@@ -4,7 +4,8 @@
 //! the URL is a presigned S3 PUT that pins the content type and length; with the local folder
 //! it is imgfn's own `PUT /_/uploads/<key>`, authorised by an HMAC over the same terms.
 //! The server picks the key; the client only says what it will send. Everything here is
-//! pure: the handlers in `routes::uploads` do the I/O.
+//! pure: the handlers in `routes::uploads` do the I/O. Larger files are uploaded in parts
+//! (`multipart`).
 
 use crate::error::{Error, Result};
 use crate::key::{encode_key, Key};
@@ -14,6 +15,8 @@ use base64::Engine;
 use hmac::Mac;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+pub mod multipart;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 

@@ -390,7 +390,8 @@ class Iam(unittest.TestCase):
 
     def test_only_these_actions(self):
         self.assertEqual({a for a, _, _ in self.grants},
-                         {"s3:GetObject", "s3:PutObject", "s3:ListBucket"})
+                         {"s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                          "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"})
 
     def test_reads_only_its_own_secret(self):
         self.assertEqual(self.secret_grant, (
@@ -411,6 +412,13 @@ class Iam(unittest.TestCase):
             ("arn:${AWS::Partition}:s3:::${Bucket}/${OriginalsPrefix}${UploadPrefix}*",
              "UploadsOn"),
         })
+
+    def test_uploads_in_parts_only_under_the_upload_prefix(self):
+        for action in ["s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]:
+            self.assertEqual(self.resources(action), {
+                ("arn:${AWS::Partition}:s3:::${Bucket}/${OriginalsPrefix}${UploadPrefix}*",
+                 "UploadsOn"),
+            })
 
     def test_list_only_the_bucket(self):
         self.assertEqual(self.resources("s3:ListBucket"),
@@ -470,7 +478,9 @@ class IamScope(unittest.TestCase):
         })
         with_uploads = self.grants(UploadToken="an-upload-token-0123456789", **self.PARAMS)
         self.assertEqual(with_uploads - self.grants(**self.PARAMS),
-                         {("s3:PutObject", "arn:aws:s3:::photos/originals/up/*")})
+                         {("s3:PutObject", "arn:aws:s3:::photos/originals/up/*"),
+                          ("s3:ListMultipartUploadParts", "arn:aws:s3:::photos/originals/up/*"),
+                          ("s3:AbortMultipartUpload", "arn:aws:s3:::photos/originals/up/*")})
         created = self.grants(SigningKeys=KEYS)
         self.assertIn(("s3:ListBucket", "arn:aws:s3:::<OriginalsBucket>"), created)
         self.assertIn(("s3:GetObject", "arn:aws:s3:::<OriginalsBucket>/*"), created)
@@ -484,6 +494,8 @@ class IamScope(unittest.TestCase):
             ("s3:GetObject", obj + "_r/0123abcd.webp"),
             ("s3:PutObject", obj + "_r/0123abcd.webp"),
             ("s3:PutObject", obj + "originals/up/2026/11/5e0c.jpg"),
+            ("s3:ListMultipartUploadParts", obj + "originals/up/2026/11/5e0c.jpg"),
+            ("s3:AbortMultipartUpload", obj + "originals/up/2026/11/5e0c.jpg"),
             ("s3:ListBucket", "arn:aws:s3:::photos"),
         ]
         refused = [
@@ -499,6 +511,8 @@ class IamScope(unittest.TestCase):
             ("s3:DeleteObject", obj + "_r/0123abcd.webp"),
             ("s3:DeleteObject", obj + "originals/cat.jpg"),
             ("s3:PutBucketPolicy", "arn:aws:s3:::photos"),
+            ("s3:AbortMultipartUpload", obj + "originals/cat.jpg"),
+            ("s3:ListMultipartUploadParts", obj + "_r/0123abcd.webp"),
         ]
         for action, arn in allowed:
             self.assertTrue(self.allowed(g, action, arn), f"{action} {arn} must be allowed")

@@ -3,4 +3,5 @@
 
 pub(crate) mod gallery;
 pub(crate) mod image;
+pub(crate) mod multipart;
 pub(crate) mod uploads;

@@ -1,5 +1,6 @@
 //! The upload routes: `POST /_/uploads` issues an upload URL (presigned S3 PUT, or a
-//! locally signed one), `PUT /_/uploads/<key>` receives a local upload.
+//! locally signed one), or starts an upload in parts above the threshold (`multipart`);
+//! `PUT /_/uploads/<key>` receives a local upload.
 
 use crate::error::{Error, Result};
 use crate::key::{encode_key, Key};
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use std::time::Duration;
 
-fn upload_token(state: &AppState) -> Result<uploads::UploadToken> {
+pub(crate) fn upload_token(state: &AppState) -> Result<uploads::UploadToken> {
     state.secrets.current().upload_token.clone().ok_or_else(|| {
         Error::Forbidden("uploads are not enabled on this server (IMGFN_UPLOAD_TOKEN)".into())
     })
@@ -40,6 +41,9 @@ pub(crate) async fn create_upload(
     let now = unix_now();
     let key = uploads::new_key(&state.config.upload_prefix, now, upload.content_type)?;
     trace.key = Some(key.to_string());
+    if upload.bytes > state.config.multipart_threshold_bytes {
+        return super::multipart::start(state, &token, &upload, key, now).await;
+    }
     let expires = now + state.config.upload_expiry_secs;
     let content_type = upload.content_type.content_type();
     let (url, headers) = if state.source.takes_uploads() {

@@ -132,50 +132,63 @@ impl FsSource {
         let stored = key.clone();
         let key = key.clone();
         blocking(move || {
-            use std::io::Write;
-            let io = |what: &str, e: std::io::Error| Error::Internal(format!("fs {what}: {e}"));
-            let target = this.root.join(key.as_str());
-            let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
-                return Err(Error::Internal(format!("no file name in {key}")));
-            };
-            std::fs::create_dir_all(dir).map_err(|e| io("mkdir", e))?;
-            let dir = dir.canonicalize().map_err(|e| io("canonicalize", e))?;
-            if !dir.starts_with(&this.root) {
-                return Err(Error::Forbidden(
-                    "the upload folder is outside the root".into(),
-                ));
-            }
-            let tmp = dir.join(format!(
-                ".{}.{}.part",
-                name.to_string_lossy(),
-                uuid::Uuid::new_v4()
-            ));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .and_then(|mut f| {
-                    f.write_all(&bytes)?;
-                    f.sync_all()
-                });
-            let linked = written.and_then(|()| std::fs::hard_link(&tmp, dir.join(name)));
-            let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => {
-                    // Make the new directory entry durable too.
-                    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
-                    Ok(())
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::Conflict(format!(
-                    "{key} already exists and is never overwritten"
-                ))),
-                Err(e) => Err(io("write", e)),
-            }
+            link_new(&this.root, &key, |f| {
+                use std::io::Write;
+                f.write_all(&bytes)
+            })
         })
         .await?;
         // Listed at once, not after the index's next check.
         self.index.insert(&stored).await;
         Ok(())
+    }
+}
+
+/// Create the original `key` under `root` from what `fill` writes, atomically and never
+/// replacing one: `fill` writes a hidden temporary file in the target folder, which is synced
+/// and then linked to the final name (failing if it exists, a 409).
+pub(super) fn link_new(
+    root: &Path,
+    key: &Key,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
+    let target = root.join(key.as_str());
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(Error::Internal(format!("no file name in {key}")));
+    };
+    let io = |what: &str, e: std::io::Error| Error::Internal(format!("fs {what}: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| io("mkdir", e))?;
+    let dir = dir.canonicalize().map_err(|e| io("canonicalize", e))?;
+    if !dir.starts_with(root) {
+        return Err(Error::Forbidden(
+            "the upload folder is outside the root".into(),
+        ));
+    }
+    let tmp = dir.join(format!(
+        ".{}.{}.part",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            fill(&mut f)?;
+            f.sync_all()
+        });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, dir.join(name)));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            // Make the new directory entry durable too.
+            let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Error::Conflict(format!(
+            "{key} already exists and is never overwritten"
+        ))),
+        Err(e) => Err(io("write", e)),
     }
 }
 
@@ -191,7 +204,9 @@ pub(super) fn version_of(meta: &std::fs::Metadata) -> String {
 }
 
 /// Run blocking filesystem work off the reactor, in one hop.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("fs task: {e}")))?

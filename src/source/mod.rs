@@ -6,6 +6,7 @@
 
 pub mod fs;
 pub mod fs_index;
+pub mod fs_multipart;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(not(feature = "s3"))]
@@ -41,6 +42,16 @@ pub struct Listed {
 pub struct Listing {
     pub entries: Vec<Listed>,
     pub next_cursor: Option<String>,
+}
+
+/// A part of an upload in progress, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// 1-based.
+    pub n: u32,
+    /// In quotes, as S3 gives it (the folder's: see `fs_multipart`).
+    pub etag: String,
+    pub bytes: u64,
 }
 
 /// How long a local file's version (mtime and size) is trusted.
@@ -277,6 +288,77 @@ impl Source {
         match &self.backend {
             Backend::Fs(s) => s.write_new(key, bytes).await,
             Backend::S3(_) => Err(Error::NotFound),
+        }
+    }
+}
+
+/// Uploads in parts (`uploads::multipart`): S3's multipart uploads, or the folder's stand-in
+/// (`fs_multipart`). `store_id` is S3's `UploadId` or the folder's own id.
+impl Source {
+    /// Start an upload in parts for `key`; returns the store's id of it.
+    pub async fn start_multipart(&self, key: &Key, content_type: &str) -> Result<String> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.start_multipart(key, content_type)).await,
+            Backend::Fs(s) => s.start_multipart().await,
+        }
+    }
+
+    /// A presigned PUT of part `n`, exactly `len` bytes (S3 only: the folder's part URLs
+    /// are imgfn's own, `uploads::multipart`).
+    pub async fn presign_part(
+        &self,
+        key: &Key,
+        store_id: &str,
+        n: u32,
+        len: u64,
+        expires_in: Duration,
+    ) -> Result<(String, Vec<(String, String)>)> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.presign_part(key, store_id, n, len, expires_in)).await,
+            Backend::Fs(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// Store part `n` of a folder upload; its ETag (S3: the client PUTs parts to S3 itself).
+    pub async fn write_part(&self, store_id: &str, n: u32, bytes: Bytes) -> Result<String> {
+        match &self.backend {
+            Backend::Fs(s) => s.write_part(store_id, n, bytes).await,
+            Backend::S3(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// The parts received so far, in order.
+    pub async fn list_parts(&self, key: &Key, store_id: &str) -> Result<Vec<UploadedPart>> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.list_parts(key, store_id)).await,
+            Backend::Fs(s) => s.list_parts(store_id).await,
+        }
+    }
+
+    /// Make the upload the original `key` from `parts` (number and ETag, in order, every
+    /// part of `total` bytes cut in `part_size`), never replacing an original.
+    pub async fn complete_multipart(
+        &self,
+        key: &Key,
+        store_id: &str,
+        parts: &[(u32, String)],
+        part_size: u64,
+        total: u64,
+    ) -> Result<()> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.complete_multipart(key, store_id, parts, total)).await,
+            Backend::Fs(s) => {
+                s.complete_multipart(key, store_id, parts, part_size, total)
+                    .await
+            }
+        }
+    }
+
+    /// Drop the upload and every part of it (done if it is already gone).
+    pub async fn abort_multipart(&self, key: &Key, store_id: &str) -> Result<()> {
+        match &self.backend {
+            Backend::S3(s) => Box::pin(s.abort_multipart(key, store_id)).await,
+            Backend::Fs(s) => s.abort_multipart(store_id).await,
         }
     }
 }

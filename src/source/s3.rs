@@ -5,7 +5,7 @@
 //! `s3:ListBucket`: the SAM template grants it), denied → `Forbidden`, throttling, 5xx and
 //! connection failures → `Upstream`, timeouts → `UpstreamTimeout`.
 
-use super::{too_large, Listed, Listing, Stat};
+use super::{too_large, Listed, Listing, Stat, UploadedPart};
 use crate::error::{Error, Result};
 use crate::key::{content_disposition, Key};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -393,5 +393,209 @@ where
         (_, Some(403)) => Error::Forbidden("access to this image is denied".into()),
         _ if code == "NoSuchKey" || code == "NotFound" => Error::NotFound,
         _ => Error::Upstream(detail),
+    }
+}
+
+/// Uploads in parts straight to S3: imgfn starts, lists, completes and aborts them; the
+/// client PUTs each part to a presigned `UploadPart` URL.
+impl S3Source {
+    /// `CreateMultipartUpload` for `key`: S3's `UploadId`.
+    pub async fn start_multipart(&self, key: &Key, content_type: &str) -> Result<String> {
+        let object = self.object_key(key);
+        self.timed("create multipart upload", async {
+            let resp = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .content_type(content_type)
+                .send()
+                .await
+                .map_err(|e| classify_multipart("create multipart upload", e))?;
+            resp.upload_id()
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| Error::Upstream("s3 create multipart upload: no UploadId".into()))
+        })
+        .await
+    }
+
+    /// A presigned `UploadPart` for part `n` whose `Content-Length` is signed: S3 itself
+    /// refuses a body of any other length. Returns the URL and the headers to send.
+    pub async fn presign_part(
+        &self,
+        key: &Key,
+        upload_id: &str,
+        n: u32,
+        len: u64,
+        expires_in: Duration,
+    ) -> Result<(String, Vec<(String, String)>)> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| Error::Internal(format!("presign config: {e}")))?;
+        let presigned = self
+            .client
+            .upload_part()
+            .bucket(&self.settings.bucket)
+            .key(self.object_key(key))
+            .upload_id(upload_id)
+            .part_number(i32::try_from(n).unwrap_or(i32::MAX))
+            .content_length(i64::try_from(len).unwrap_or(i64::MAX))
+            .presigned(config)
+            .await
+            .map_err(|e| Error::Internal(format!("presign upload part: {e}")))?;
+        let headers = presigned
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        Ok((presigned.uri().to_string(), headers))
+    }
+
+    /// `ListParts`: the parts S3 holds, in order (at most 10,000: ten pages).
+    pub async fn list_parts(&self, key: &Key, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let object = self.object_key(key);
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..10 {
+            let mut req = self
+                .client
+                .list_parts()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .upload_id(upload_id);
+            if let Some(m) = &marker {
+                req = req.part_number_marker(m);
+            }
+            let resp = self
+                .timed("list parts", async {
+                    req.send()
+                        .await
+                        .map_err(|e| classify_multipart("list parts", e))
+                })
+                .await?;
+            for p in resp.parts() {
+                let (Some(n), Some(etag)) = (p.part_number(), p.e_tag()) else {
+                    continue;
+                };
+                parts.push(UploadedPart {
+                    n: u32::try_from(n).unwrap_or(0),
+                    etag: etag.to_string(),
+                    bytes: p.size().unwrap_or(0).max(0) as u64,
+                });
+            }
+            marker = resp
+                .is_truncated()
+                .unwrap_or(false)
+                .then(|| resp.next_part_number_marker().map(str::to_string))
+                .flatten();
+            if marker.is_none() {
+                break;
+            }
+        }
+        parts.sort_by_key(|p| p.n);
+        Ok(parts)
+    }
+
+    /// `CompleteMultipartUpload` with these parts, only if nothing is stored under `key` yet
+    /// (`If-None-Match: *`) and only if they add up to `total` bytes. S3 checks every ETag:
+    /// a wrong or missing part is the client's 400, not a store failure. Assembling a large
+    /// upload can take S3 a while: this call gets ten times the usual bound.
+    pub async fn complete_multipart(
+        &self,
+        key: &Key,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        total: u64,
+    ) -> Result<()> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|(n, etag)| {
+                        CompletedPart::builder()
+                            .part_number(i32::try_from(*n).unwrap_or(i32::MAX))
+                            .e_tag(etag)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let bound = self.settings.timeout * 10;
+        let call = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.settings.bucket)
+            .key(self.object_key(key))
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .mpu_object_size(i64::try_from(total).unwrap_or(i64::MAX))
+            .if_none_match("*")
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Config::builder().timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(bound)
+                        .operation_timeout(bound)
+                        .build(),
+                ),
+            )
+            .send();
+        tokio::time::timeout(bound, call)
+            .await
+            .map_err(|_| {
+                Error::UpstreamTimeout(format!("s3 complete multipart upload: no answer in {bound:?}"))
+            })?
+            .map_err(|e| classify_multipart("complete multipart upload", e))?;
+        Ok(())
+    }
+
+    /// `AbortMultipartUpload`: S3 drops every part (done if the upload is already gone).
+    pub async fn abort_multipart(&self, key: &Key, upload_id: &str) -> Result<()> {
+        let object = self.object_key(key);
+        self.timed("abort multipart upload", async {
+            match self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.settings.bucket)
+                .key(&object)
+                .upload_id(upload_id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("NoSuchUpload") || status_of(&e) == Some(404) => Ok(()),
+                Err(e) => Err(classify_multipart("abort multipart upload", e)),
+            }
+        })
+        .await
+    }
+}
+
+/// S3's refusals of a multipart call that are the client's doing, as 4xx with what was wrong;
+/// anything else as [`classify`] maps it.
+fn classify_multipart<E>(what: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let parts = |message: &str| Error::invalid_param("parts", message);
+    match (e.code(), status_of(&e)) {
+        (Some("NoSuchUpload"), _) | (_, Some(404)) => Error::Conflict(
+            "this upload is no longer in progress (completed or aborted)".into(),
+        ),
+        (Some("InvalidPart"), _) => parts(
+            "a part was never received, or its ETag is not the one the store gave it",
+        ),
+        (Some("InvalidPartOrder"), _) => parts("the parts must be named in ascending order"),
+        (Some("EntityTooSmall"), _) => {
+            parts("every part but the last must be at least 5 MiB")
+        }
+        (Some("PreconditionFailed"), _) | (_, Some(412)) => Error::Conflict(
+            "an original already exists under this key and is never overwritten".into(),
+        ),
+        (code, Some(400)) => {
+            tracing::warn!(what, code = ?code, "s3 refused a multipart call");
+            parts("the store refused the parts (do they add up to the upload's size?)")
+        }
+        _ => classify(what, e),
     }
 }

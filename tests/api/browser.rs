@@ -39,14 +39,14 @@ fn tool(var: &str, names: &[&str]) -> PathBuf {
 }
 
 /// chromedriver on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     profile: PathBuf,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -74,7 +74,7 @@ impl Driver {
         }
     }
 
-    async fn browser(&self) -> Client {
+    pub(crate) async fn browser(&self) -> Client {
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -111,7 +111,12 @@ impl Drop for Driver {
 }
 
 /// Poll a script until it returns something other than `null`.
-async fn wait_for(browser: &Client, what: &str, script: &str, args: Vec<Value>) -> Value {
+pub(crate) async fn wait_for(
+    browser: &Client,
+    what: &str,
+    script: &str,
+    args: Vec<Value>,
+) -> Value {
     let started = Instant::now();
     loop {
         let v = browser.execute(script, args.clone()).await.expect("script");

@@ -106,14 +106,16 @@ async fn assert_request_refusals(app: &TestApp) {
     request_upload(app, Some(&bearer()), upload_body("image/svg+xml", 10))
         .await
         .assert_error(415, "unsupported_format");
+    // Over IMGFN_MAX_UPLOAD_BYTES (5 GiB by default), in one PUT or in parts.
     let big = request_upload(
         app,
         Some(&bearer()),
-        upload_body("image/png", (32 << 20) + 1),
+        upload_body("image/png", (5 << 30) + 1),
     )
     .await;
     big.assert_error(413, "payload_too_large");
     assert!(!String::from_utf8_lossy(&big.body).contains("upload_url"));
+    assert!(!String::from_utf8_lossy(&big.body).contains("upload_id"));
     request_upload(app, Some(&bearer()), upload_body("image/png", 0))
         .await
         .assert_error(400, "invalid_parameter");
