@@ -519,6 +519,10 @@ async fn run_gallery(app: &TestApp, private: &TestApp, store: Store<'_>, label: 
 
     // 3. The thumbnails arrive: each at the density asked for, in the box its placeholder
     //    held (no layout shift), the placeholder gone.
+    browser.execute("scrollTo(0, 0)", vec![]).await.unwrap();
+    let held = wait_for(&browser, "the held grid", FIGURE_STATES, vec![json!(total)]).await;
+    let held = held.as_array().unwrap().clone();
+    assert!(held.iter().all(|f| f["loaded"] == false), "still held back");
     release_thumbnails(&browser).await;
     browser.execute("scrollTo(0, 0)", vec![]).await.unwrap();
     let figures = wait_for(
