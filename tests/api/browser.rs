@@ -917,7 +917,7 @@ async fn screenshots() {
     .unwrap();
     browser
         .find(Locator::Css(
-            "#grid figure.item[data-key='photos/chelsea.jpg'] a",
+            "#grid figure.item[data-key='medium.jpg'] a",
         ))
         .await
         .unwrap()
