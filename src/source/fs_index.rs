@@ -171,7 +171,7 @@ impl FsIndex {
     }
 
     /// How many keys the index holds (`None` when it is not built or the tree is too big).
-    pub fn len(&self) -> Option<usize> {
+    pub fn indexed_keys(&self) -> Option<usize> {
         match &*self.state.read().unwrap_or_else(|e| e.into_inner()) {
             State::Built(tree) => Some(tree.keys.len()),
             _ => None,
@@ -402,10 +402,8 @@ impl FsIndex {
             };
             // `file_type` comes from the directory entry itself (no `stat`) on Linux.
             match entry.file_type() {
-                Ok(t) if t.is_file() => {
-                    if Key::parse(&key).is_ok() {
-                        files.push(key.into_boxed_str());
-                    }
+                Ok(t) if t.is_file() && Key::parse(&key).is_ok() => {
+                    files.push(key.into_boxed_str())
                 }
                 Ok(t) if t.is_dir() => subdirs.push(key.into_boxed_str()),
                 _ => {}
@@ -698,7 +696,11 @@ mod tests {
             }
         }
         assert_eq!(got, expected);
-        assert_eq!(index.len(), None, "a tree over the cap is not indexed");
+        assert_eq!(
+            index.indexed_keys(),
+            None,
+            "a tree over the cap is not indexed"
+        );
         let d1 = index.list("d1/", None, 100).await.unwrap();
         assert_eq!(d1.entries.len(), 17);
         std::fs::remove_dir_all(&root).unwrap();
