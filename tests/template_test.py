@@ -40,7 +40,7 @@ PLAIN_ENV = {
     "CacheMiB": "IMGFN_CACHE_MIB",
     "CacheControl": "IMGFN_CACHE_CONTROL",
     "UploadPrefix": "IMGFN_UPLOAD_PREFIX",
-    "EnableGallery": "IMGFN_GALLERY",
+    "Gallery": "IMGFN_GALLERY",
 }
 # Variables that may legitimately be the empty string: plain strings whose app default is "".
 MAY_BE_EMPTY = {"IMGFN_PREFIX"}
@@ -190,7 +190,7 @@ class Parameters(unittest.TestCase):
         self.params = load()["Parameters"]
 
     def test_secrets_are_noecho(self):
-        for name in ["SigningKeys", "UploadToken"]:
+        for name in ["SigningKeys", "UploadToken", "GalleryToken"]:
             self.assertIs(self.params[name].get("NoEcho"), True, name)
             self.assertEqual(self.params[name].get("Default"), "", name)
 
@@ -231,6 +231,12 @@ class Parameters(unittest.TestCase):
                 ["jpg", "webp, avif", "WEBP", "webp,", "bmp"],
             ),
             "MaxQuality": (["", "1", "80", "100"], ["0", "101", "080", "q80", " 80"]),
+            # What `ViewerToken`/`UploadToken` parse: 16+ printable ASCII characters, no
+            # spaces, and no `"` or `\` (the template writes the value into the secret's JSON).
+            "GalleryToken": (
+                ["", "a-viewer-token-0123", "x" * 16 + "!~#[]"],
+                ["short-token", "has a space in it 0123", 'quote"in-it-0123456', "é" * 16],
+            ),
             "PublicUrl": (
                 ["", "https://images.example.com", "http://localhost:8080"],
                 ["images.example.com", "https://images.example.com/", "https://x.com/a",
@@ -286,6 +292,21 @@ class Rules(unittest.TestCase):
 
     def test_both_key_sources_are_refused(self):
         self.assertTrue(self.refusals(SigningKeys=KEYS, SigningKeysSecretArn=SECRET_ARN))
+
+    def test_gallery_modes_and_the_private_token(self):
+        self.assertEqual(load()["Parameters"]["Gallery"]["Default"], "off")
+        self.assertEqual(sorted(load()["Parameters"]["Gallery"]["AllowedValues"]),
+                         ["off", "private", "public"])
+        for mode in ["off", "public"]:
+            self.assertEqual(self.refusals(SigningKeys=KEYS, Gallery=mode), [])
+        refused = self.refusals(SigningKeys=KEYS, Gallery="private")
+        self.assertTrue(refused, "a private gallery with no token to open it")
+        self.assertIn("GalleryToken", " ".join(refused))
+        for opener in [dict(GalleryToken="a-viewer-token-0123"), dict(UploadToken=UPLOAD_TOKEN)]:
+            self.assertEqual(self.refusals(SigningKeys=KEYS, Gallery="private", **opener), [])
+        self.assertEqual(self.refusals(SigningKeysSecretArn=SECRET_ARN, Gallery="private"), [])
+        self.assertTrue(self.refusals(SigningKeysSecretArn=SECRET_ARN,
+                                      GalleryToken="a-viewer-token-0123"))
 
     def test_rules_survive_the_sam_transform(self):
         try:
@@ -746,7 +767,15 @@ class Rendered(unittest.TestCase):
         r = self.created(UploadToken=UPLOAD_TOKEN, **DIRECT)
         (stored,) = self.of_type(r, "AWS::SecretsManager::Secret").values()
         self.assertEqual(json.loads(stored["SecretString"]),
-                         {"signing_keys": KEYS, "upload_token": UPLOAD_TOKEN})
+                         {"signing_keys": KEYS, "upload_token": UPLOAD_TOKEN, "gallery_token": ""})
+        # A viewer token alone makes the template keep a secret too, and only there.
+        r = self.created(GalleryToken="a-viewer-token-0123", Gallery="private", **DIRECT)
+        (stored,) = self.of_type(r, "AWS::SecretsManager::Secret").values()
+        self.assertEqual(json.loads(stored["SecretString"])["gallery_token"], "a-viewer-token-0123")
+        (function,) = self.of_type(r, "AWS::Lambda::Function").values()
+        env = function["Environment"]["Variables"]
+        self.assertNotIn("a-viewer-token-0123", " ".join(f"{k}={v}" for k, v in env.items()))
+        self.assertEqual((env["IMGFN_GALLERY"], env["IMGFN_SECRETS_ID"]), ("private", "<AppSecret>"))
         self.assertEqual(
             self.of_type(self.created(SigningKeysSecretArn=SECRET_ARN),
                          "AWS::SecretsManager::Secret"), {})
