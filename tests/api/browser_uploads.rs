@@ -33,6 +33,10 @@ struct Gate {
     open: AtomicUsize,
     /// Part PUTs held.
     held: AtomicUsize,
+    /// The next PUT of this part number is cut off (its connection closed, unanswered).
+    fail_part: AtomicUsize,
+    /// Part PUTs cut off.
+    failed: Mutex<Vec<u32>>,
 }
 
 impl Gate {
@@ -45,6 +49,8 @@ impl Gate {
             forwarded: Mutex::new(Vec::new()),
             open: AtomicUsize::new(usize::MAX),
             held: AtomicUsize::new(0),
+            fail_part: AtomicUsize::new(0),
+            failed: Mutex::new(Vec::new()),
         })
     }
 
@@ -76,11 +82,20 @@ impl Gate {
         let Ok(server) = TcpStream::connect(upstream).await else {
             return;
         };
-        let (mut cr, mut cw) = client.into_split();
+        let (mut cr, cw) = client.into_split();
         let (mut sr, mut sw) = server.into_split();
+        // The client's write half is shared: the server's answers go through it, and so does
+        // the gate's own 503 (requests on a connection come one after the other).
+        let cw = Arc::new(tokio::sync::Mutex::new(cw));
+        let down = cw.clone();
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut sr, &mut cw).await;
-            let _ = cw.shutdown().await;
+            let mut chunk = vec![0u8; 64 * 1024];
+            while let Ok(n) = sr.read(&mut chunk).await {
+                if n == 0 || down.lock().await.write_all(&chunk[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = down.lock().await.shutdown().await;
         });
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
@@ -105,6 +120,33 @@ impl Gate {
                 .and_then(|(_, v)| v.trim().parse().ok())
                 .unwrap_or(0);
             if let Some(n) = part_number(method, target) {
+                let fail = self
+                    .fail_part
+                    .compare_exchange(n as usize, 0, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if fail {
+                    // The store fails this PUT (as S3's 503 SlowDown): its body is read and
+                    // dropped, the answer is a 503 the page may read (CORS), then the
+                    // connection closes. (A connection merely closed is retried by Chromium
+                    // itself for an idempotent PUT: the page would never see it.)
+                    self.failed.lock().unwrap().push(n);
+                    let mut rest = length.saturating_sub(buf.len() - end);
+                    while rest > 0 {
+                        match cr.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(got) => rest = rest.saturating_sub(got),
+                        }
+                    }
+                    let mut cw = cw.lock().await;
+                    let _ = cw
+                        .write_all(
+                            b"HTTP/1.1 503 Service Unavailable\r\nAccess-Control-Allow-Origin: *\r\n\
+                              Content-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .await;
+                    let _ = cw.shutdown().await;
+                    return;
+                }
                 let hold = {
                     let mut forwarded = self.forwarded.lock().unwrap();
                     let hold = forwarded.len() >= self.open.load(Ordering::SeqCst);
@@ -380,7 +422,82 @@ async fn resumes_sending_only_missing_parts(s3: bool) {
     assert_eq!(store.in_progress().await, 0);
     in_grid(&browser, &key).await;
     no_resume_state(&browser).await;
+    // The upload section as it is after an upload (its list, bar and button) is accessible.
+    if std::env::var_os("IMGFN_TEST_AXE").is_some() {
+        upload_section_accessible(&browser).await;
+    }
     browser.close().await.unwrap();
+}
+
+/// No serious or critical axe-core violation inside `#upload` (scripts/test.sh sets
+/// IMGFN_TEST_AXE to its pinned axe.min.js; the page as a whole is checked by `browser`).
+async fn upload_section_accessible(browser: &Client) {
+    let axe = std::env::var_os("IMGFN_TEST_AXE").unwrap();
+    let source = std::fs::read_to_string(&axe).expect("axe.min.js");
+    browser
+        .execute(&format!("{source}\nreturn typeof window.axe;"), vec![])
+        .await
+        .expect("axe-core loads");
+    let result = browser
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+axe.run('#upload', {resultTypes: ['violations']})
+  .then(r => done(r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+    .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))),
+    e => done({error: String(e)}));"#,
+            vec![],
+        )
+        .await
+        .expect("axe.run");
+    assert_eq!(result, json!([]), "axe-core on the upload section");
+}
+
+/// A part whose connection is lost is sent again (with a fresh URL), and the upload completes.
+async fn a_failed_part_is_sent_again(s3: bool) {
+    let _one = crate::support::turn("browser").await;
+    let gate = Gate::bind().await;
+    let (_app, store, page) = spawn(s3, "browser-retry", &gate, |c| {
+        c.multipart_threshold_bytes = MIB as u64;
+        c.multipart_part_bytes = 5 * MIB as u64;
+    })
+    .await;
+    let dir = tempdir();
+    let file = dir.join("retried.jpg");
+    let bytes = padded_jpeg(2 * 5 * MIB + 4321);
+    std::fs::write(&file, &bytes).unwrap();
+    gate.fail_part.store(2, Ordering::SeqCst);
+
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    choose(&browser, &page, &file).await;
+    let state = finished(&browser, "retried.jpg").await;
+    let key = key_of(&state);
+    assert_eq!(
+        *gate.failed.lock().unwrap(),
+        [2],
+        "part 2's first PUT was cut off"
+    );
+    let mut parts = gate.parts();
+    parts.sort();
+    assert_eq!(parts, [1, 2, 3], "part 2 sent again, the others once");
+    assert!(
+        store.object(&key).await.as_deref() == Some(bytes.as_slice()),
+        "the stored object differs from the file"
+    );
+    assert_eq!(store.in_progress().await, 0);
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_part_is_sent_again_over_s3() {
+    crate::needs!(Garage, Chromium);
+    a_failed_part_is_sent_again(true).await;
+}
+
+#[tokio::test]
+async fn a_failed_part_is_sent_again_over_a_folder() {
+    crate::needs!(Chromium);
+    a_failed_part_is_sent_again(false).await;
 }
 
 #[tokio::test]

@@ -313,6 +313,12 @@ async fn a_part_of_the_wrong_length_is_refused(s3: bool) {
     let id = id_of(&upload);
     let first = part_url(&app, id, 1).await;
     assert_eq!(first["headers"]["content-length"], PART.to_string());
+    if s3 {
+        // The length is one of the headers S3 checks the signature over.
+        let url = first["upload_url"].as_str().unwrap();
+        assert!(url.contains("X-Amz-SignedHeaders=content-length%3Bhost"), "{url}");
+        assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    }
     let last = part_url(&app, id, 3).await;
     assert_eq!(last["bytes"], SIZE - 2 * PART);
     // Shorter and longer, a middle part and the last one: refused by whoever receives parts
