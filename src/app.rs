@@ -78,9 +78,7 @@ async fn dispatch(
             routes::multipart::local_part(state, req, &id, n, trace).await
         }
         Route::UploadStatus { id } => routes::multipart::status(state, req, &id, trace).await,
-        Route::CompleteUpload { id } => {
-            routes::multipart::complete(state, req, &id, trace).await
-        }
+        Route::CompleteUpload { id } => routes::multipart::complete(state, req, &id, trace).await,
         Route::AbortUpload { id } => routes::multipart::abort(state, req, &id, trace).await,
         Route::GalleryPage => Ok(routes::gallery::page()),
         Route::GalleryScript => Ok(routes::gallery::script()),

@@ -175,11 +175,37 @@ mod tests {
             }
         );
         for (m, p, route) in [
-            (Method::POST, "/_/uploads/ab.cd/parts/7", Route::PartUrl { id: "ab.cd".into(), n: 7 }),
-            (Method::PUT, "/_/uploads/ab.cd/parts/10000", Route::LocalPart { id: "ab.cd".into(), n: 10_000 }),
-            (Method::GET, "/_/uploads/ab.cd", Route::UploadStatus { id: "ab.cd".into() }),
-            (Method::DELETE, "/_/uploads/ab.cd", Route::AbortUpload { id: "ab.cd".into() }),
-            (Method::POST, "/_/uploads/ab.cd/complete", Route::CompleteUpload { id: "ab.cd".into() }),
+            (
+                Method::POST,
+                "/_/uploads/ab.cd/parts/7",
+                Route::PartUrl {
+                    id: "ab.cd".into(),
+                    n: 7,
+                },
+            ),
+            (
+                Method::PUT,
+                "/_/uploads/ab.cd/parts/10000",
+                Route::LocalPart {
+                    id: "ab.cd".into(),
+                    n: 10_000,
+                },
+            ),
+            (
+                Method::GET,
+                "/_/uploads/ab.cd",
+                Route::UploadStatus { id: "ab.cd".into() },
+            ),
+            (
+                Method::DELETE,
+                "/_/uploads/ab.cd",
+                Route::AbortUpload { id: "ab.cd".into() },
+            ),
+            (
+                Method::POST,
+                "/_/uploads/ab.cd/complete",
+                Route::CompleteUpload { id: "ab.cd".into() },
+            ),
         ] {
             assert_eq!(parse(m, p).unwrap(), route, "{p}");
         }
@@ -198,7 +224,12 @@ mod tests {
         let refused = [
             (Method::POST, "/a.jpg", 405, Some("GET, HEAD")),
             (Method::GET, "/_/uploads", 405, Some("POST")),
-            (Method::POST, "/_/uploads/a.jpg", 405, Some("GET, HEAD, PUT, DELETE")),
+            (
+                Method::POST,
+                "/_/uploads/a.jpg",
+                405,
+                Some("GET, HEAD, PUT, DELETE"),
+            ),
             (Method::GET, "/_/uploads/id/parts/1", 405, Some("POST, PUT")),
             (Method::PUT, "/_/uploads/id/complete", 200, None),
             (Method::GET, "/_/uploads/id/complete", 405, Some("POST")),

@@ -543,7 +543,9 @@ impl S3Source {
         tokio::time::timeout(bound, call)
             .await
             .map_err(|_| {
-                Error::UpstreamTimeout(format!("s3 complete multipart upload: no answer in {bound:?}"))
+                Error::UpstreamTimeout(format!(
+                    "s3 complete multipart upload: no answer in {bound:?}"
+                ))
             })?
             .map_err(|e| classify_multipart("complete multipart upload", e))?;
         Ok(())
@@ -573,22 +575,23 @@ impl S3Source {
 
 /// S3's refusals of a multipart call that are the client's doing, as 4xx with what was wrong;
 /// anything else as [`classify`] maps it.
-fn classify_multipart<E>(what: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+fn classify_multipart<E>(
+    what: &str,
+    e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let parts = |message: &str| Error::invalid_param("parts", message);
     match (e.code(), status_of(&e)) {
-        (Some("NoSuchUpload"), _) | (_, Some(404)) => Error::Conflict(
-            "this upload is no longer in progress (completed or aborted)".into(),
-        ),
-        (Some("InvalidPart"), _) => parts(
-            "a part was never received, or its ETag is not the one the store gave it",
-        ),
-        (Some("InvalidPartOrder"), _) => parts("the parts must be named in ascending order"),
-        (Some("EntityTooSmall"), _) => {
-            parts("every part but the last must be at least 5 MiB")
+        (Some("NoSuchUpload"), _) | (_, Some(404)) => {
+            Error::Conflict("this upload is no longer in progress (completed or aborted)".into())
         }
+        (Some("InvalidPart"), _) => {
+            parts("a part was never received, or its ETag is not the one the store gave it")
+        }
+        (Some("InvalidPartOrder"), _) => parts("the parts must be named in ascending order"),
+        (Some("EntityTooSmall"), _) => parts("every part but the last must be at least 5 MiB"),
         (Some("PreconditionFailed"), _) | (_, Some(412)) => Error::Conflict(
             "an original already exists under this key and is never overwritten".into(),
         ),

@@ -316,7 +316,10 @@ async fn a_part_of_the_wrong_length_is_refused(s3: bool) {
     if s3 {
         // The length is one of the headers S3 checks the signature over.
         let url = first["upload_url"].as_str().unwrap();
-        assert!(url.contains("X-Amz-SignedHeaders=content-length%3Bhost"), "{url}");
+        assert!(
+            url.contains("X-Amz-SignedHeaders=content-length%3Bhost"),
+            "{url}"
+        );
         assert!(url.contains("X-Amz-Expires=300"), "{url}");
     }
     let last = part_url(&app, id, 3).await;
