@@ -336,12 +336,15 @@ impl FsIndex {
         if keys.len() + fresh.keys.len() > self.max_keys {
             return Err(Walk::TooBig);
         }
+        // A folder read again but gone meanwhile from its parent (moved while being read).
+        fresh.keys.retain(|k| !under_gone(k));
         // Two sorted runs: the stable sort merges them in linear time.
         fresh.keys.sort_unstable();
         keys.append(&mut fresh.keys);
         keys.sort();
         keys.dedup();
         let mut dirs = fresh.dirs;
+        dirs.retain(|dir, _| !gone.contains(&&**dir) && !under_gone(dir));
         for (dir, known) in &tree.dirs {
             let dropped = gone.contains(&&**dir) || under_gone(dir);
             if !dropped && !dirs.contains_key(dir) {

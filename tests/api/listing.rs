@@ -426,14 +426,19 @@ async fn s3_header_reads_run_in_parallel_once_per_etag() {
     let png = std::fs::read(testdata().join("alpha-small.png")).unwrap();
     s3.put("p05.jpg", &png).await;
     let items = list().await;
-    let again = object_gets(&proxy, &s3);
-    assert_eq!(
-        again[first.len()..]
+    // The proxy groups requests by connection: compare the reads of each key, not positions.
+    let mut again: Vec<String> = object_gets(&proxy, &s3)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for (before, _) in &first {
+        let at = again
             .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>(),
-        ["p05.jpg"]
-    );
+            .position(|k| k == before)
+            .expect("a read vanished");
+        again.remove(at);
+    }
+    assert_eq!(again, ["p05.jpg"], "reads after one object changed");
     let p05 = items.iter().find(|i| i["key"] == "p05.jpg").unwrap();
     assert_eq!(
         (p05["width"].as_u64(), p05["format"].as_str()),
