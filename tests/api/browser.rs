@@ -916,9 +916,7 @@ async fn screenshots() {
     )
     .unwrap();
     browser
-        .find(Locator::Css(
-            "#grid figure.item[data-key='medium.jpg'] a",
-        ))
+        .find(Locator::Css("#grid figure.item[data-key='medium.jpg'] a"))
         .await
         .unwrap()
         .click()
