@@ -391,13 +391,6 @@ fn all_keys() -> Vec<String> {
     keys
 }
 
-/// Whether upload.js builds its form into `#upload` (helper M's work, issue 13); until then
-/// the form's presence with a token is not asserted.
-fn upload_form_landed() -> bool {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gallery/upload.js"))
-        .is_ok_and(|js| js.contains("getElementById('upload')"))
-}
-
 /// The public gallery (uploads on) and the private one over the same store.
 async fn run_gallery(app: &TestApp, private: &TestApp, store: Store<'_>, label: &str) {
     let driver = Driver::start().await;
@@ -708,18 +701,14 @@ async fn run_gallery(app: &TestApp, private: &TestApp, store: Store<'_>, label: 
     .await;
     let url = browser.current_url().await.unwrap();
     assert!(!url.as_str().contains(TOKEN), "{url}");
-    if upload_form_landed() {
-        wait_for(
-            &browser,
-            "the upload form",
-            "return document.querySelector('#upload input[type=file]') ? true : null",
-            vec![],
-        )
-        .await;
-        assert_accessible(&browser, &format!("the upload form ({label})")).await;
-    } else {
-        eprintln!("browser: upload.js does not build #upload yet: the form is not checked");
-    }
+    wait_for(
+        &browser,
+        "the upload form",
+        "return document.querySelector('#upload input[type=file]') ? true : null",
+        vec![],
+    )
+    .await;
+    assert_accessible(&browser, &format!("the upload form ({label})")).await;
     forged_and_expired_uploads_are_refused(&browser, &store).await;
 
     // 7. A private gallery: the page asks for the token; the viewer token opens it.
