@@ -240,8 +240,16 @@ function makeViewer({ items, grid, loadMore }) {
     download.setAttribute('download', item.key.split('/').pop());
     const all = keys();
     const at = all.indexOf(key);
-    prev.disabled = at <= 0;
-    next.disabled = at === all.length - 1 && !loadMore.available();
+    const atStart = at <= 0;
+    const atEnd = at === all.length - 1 && !loadMore.available();
+    // A disabled button drops its focus to <body>, out of the dialog: hand it to the other
+    // arrow (or to Close when both end), so the keyboard stays in the viewer.
+    const focused = document.activeElement;
+    if ((focused === prev && atStart) || (focused === next && atEnd)) {
+      (atStart && atEnd ? close : focused === prev ? next : prev).focus();
+    }
+    prev.disabled = atStart;
+    next.disabled = atEnd;
   }
 
   async function step(delta) {
