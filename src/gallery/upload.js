@@ -48,8 +48,9 @@
   // (and the HTTP status). `onWait(text)` is told when a busy answer is retried.
   async function api(path, { method = 'GET', body, onWait = () => {} } = {}) {
     const sent = authHeaders(body === undefined ? {} : { 'Content-Type': 'application/json' });
-    if (body !== undefined) {
-      const hash = await payloadHash(body);
+    // Every POST/PUT/DELETE carries its payload hash, a bodiless one the hash of '' (OAC needs it).
+    if (method !== 'GET' && method !== 'HEAD') {
+      const hash = await payloadHash(body ?? '');
       if (hash) sent['x-amz-content-sha256'] = hash;
     }
     for (let attempt = 0; ; attempt += 1) {
