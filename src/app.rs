@@ -70,6 +70,7 @@ async fn dispatch(
     match route? {
         Route::Image { key } => routes::image::get(state, req, &key, trace).await,
         Route::CreateUpload => routes::uploads::create_upload(state, req, trace).await,
+        Route::UploadCheck => routes::uploads::check(state, req),
         Route::LocalUpload { raw_key } => {
             routes::uploads::local_upload(state, req, &raw_key, trace).await
         }
@@ -92,6 +93,7 @@ fn route_name(route: &Result<Route>) -> &'static str {
         Ok(Route::Image { .. }) => "image",
         Ok(
             Route::CreateUpload
+            | Route::UploadCheck
             | Route::LocalUpload { .. }
             | Route::PartUrl { .. }
             | Route::LocalPart { .. }

@@ -21,6 +21,8 @@ pub enum Route {
     Image { key: Key },
     /// `POST /_/uploads`: an upload URL for a new original.
     CreateUpload,
+    /// `GET /_/uploads`: whether the bearer may upload (the page shows its form only then).
+    UploadCheck,
     /// `PUT /_/uploads/<key>?<grant>`: the local folder's stand-in for a presigned S3 PUT.
     /// The key stays percent-encoded until the grant is checked, so that a server without
     /// local uploads refuses before judging it.
@@ -59,7 +61,8 @@ impl Route {
         };
         match builtin {
             "uploads" if method == Method::POST => Ok(Route::CreateUpload),
-            "uploads" => Err(Error::MethodNotAllowed("POST")),
+            "uploads" if method == Method::GET => Ok(Route::UploadCheck),
+            "uploads" => Err(Error::MethodNotAllowed("GET, POST")),
             p if p.starts_with("uploads/") => upload_route(method, &builtin["uploads".len()..]),
             "gallery" | "gallery.js" | "gallery.json" if !gallery_enabled => Err(Error::NotFound),
             "gallery" | "gallery.js" | "gallery.json" if !read => {
@@ -95,6 +98,7 @@ impl Route {
             }
             // Exactly the part's signed length, checked on the head.
             Route::LocalPart { id, n } => local_part_grant(state, req, id, *n),
+            Route::UploadCheck => Ok(0),
             _ => Ok(MAX_REQUEST_BODY),
         }
     }
@@ -223,7 +227,7 @@ mod tests {
         );
         let refused = [
             (Method::POST, "/a.jpg", 405, Some("GET, HEAD")),
-            (Method::GET, "/_/uploads", 405, Some("POST")),
+            (Method::DELETE, "/_/uploads", 405, Some("GET, POST")),
             (
                 Method::POST,
                 "/_/uploads/a.jpg",

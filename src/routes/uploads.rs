@@ -29,6 +29,18 @@ pub(crate) fn bearer<B>(req: &Request<B>) -> Option<&str> {
     .or_else(|| header_str(req, header::AUTHORIZATION))
 }
 
+/// `GET /_/uploads`: 200 `{"can_upload": true}` for the upload token; 401 (403 without
+/// uploads) otherwise. The page shows its upload form only after this answers 200, so a
+/// gallery viewer's token never sees it.
+pub(crate) fn check(state: &AppState, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    upload_token(state)?.check(bearer(req))?;
+    let mut response = json_response(StatusCode::OK, &serde_json::json!({ "can_upload": true }));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// `POST /_/uploads`: check the token, the type and the size, choose the key, sign a PUT.
 pub(crate) async fn create_upload(
     state: &AppState,

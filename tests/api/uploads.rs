@@ -123,9 +123,31 @@ async fn assert_request_refusals(app: &TestApp) {
     request_upload(app, Some(&bearer()), client_key)
         .await
         .assert_error(400, "invalid_parameter");
-    Reply::send(app.client.get(app.url("/_/uploads")))
+    Reply::send(app.client.delete(app.url("/_/uploads")))
         .await
         .assert_error(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn only_the_upload_token_may_see_the_upload_form() {
+    const VIEWER: &str = "test-viewer-token-0123456789";
+    let (mut config, _root) = local_config(&[]);
+    config.gallery_token = Some(VIEWER.parse().unwrap());
+    let app = TestApp::spawn_with(config).await;
+    let check = |auth: Option<String>| {
+        let mut req = app.client.get(app.url("/_/uploads"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        Reply::send(req)
+    };
+    let ok = check(Some(bearer())).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json(), serde_json::json!({"can_upload": true}));
+    check(Some(format!("Bearer {VIEWER}")))
+        .await
+        .assert_error(401, "unauthorized");
+    check(None).await.assert_error(401, "unauthorized");
 }
 
 #[tokio::test]
