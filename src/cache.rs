@@ -77,7 +77,9 @@ impl CacheValue {
         let len = match self {
             CacheValue::Source(s) => s.bytes.len(),
             CacheValue::Rendition(r) => r.bytes.len(),
-            CacheValue::Placeholder(p) => p.placeholder.as_ref().map_or(0, |p| p.thumbhash.len()),
+            CacheValue::Placeholder(p) => p.placeholder.as_ref().map_or(0, |p| {
+                p.thumbhash.len() + p.data_url.as_ref().map_or(0, String::len)
+            }),
         };
         // Count a fixed overhead per entry so that tiny entries are not free.
         u32::try_from(len.saturating_add(256)).unwrap_or(u32::MAX)
@@ -347,6 +349,7 @@ mod tests {
         let hash = |b: u8| Placeholder {
             thumbhash: vec![b; 21],
             dominant: [b; 3],
+            data_url: None,
         };
         let (p, hit) = cache
             .placeholder("a.jpg", "v1", async { placeholder_entry(Ok(hash(1))) })

@@ -342,67 +342,6 @@ pub fn viewer_widths(width: u32, height: u32, ladder: &[u32]) -> Vec<(u32, u32)>
     out
 }
 
-/// The placeholder as an image a page can use as it is: ThumbHash's own decode (32 pixels on
-/// the long side), halved, as a PNG `data:` URL, RGB when the hash has no alpha (about 0.5 KB
-/// per photo, base64 included: 1.45 KB unhalved); `None` if the hash does not decode.
-pub fn placeholder_data_url(hash: &[u8]) -> Option<String> {
-    use image::ImageEncoder;
-    let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(hash).ok()?;
-    // Halved (2×2 means): a ThumbHash holds at most 7 cosines per axis, which 16 samples
-    // still carry, and the browser's smooth upscale draws the same blur from half the bytes.
-    let (w, h, rgba) = halve(w, h, &rgba);
-    let opaque = rgba.chunks_exact(4).all(|p| p[3] == 255);
-    let (pixels, colour) = if opaque {
-        let rgb: Vec<u8> = rgba
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
-        (rgb, image::ExtendedColorType::Rgb8)
-    } else {
-        (rgba, image::ExtendedColorType::Rgba8)
-    };
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(
-        &mut png,
-        image::codecs::png::CompressionType::Best,
-        image::codecs::png::FilterType::Adaptive,
-    )
-    .write_image(
-        &pixels,
-        u32::try_from(w).ok()?,
-        u32::try_from(h).ok()?,
-        colour,
-    )
-    .ok()?;
-    Some(format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&png)
-    ))
-}
-
-/// `rgba` (`w`×`h`) at half its size, each pixel the mean of (up to) 2×2.
-fn halve(w: usize, h: usize, rgba: &[u8]) -> (usize, usize, Vec<u8>) {
-    let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-    let mut out = Vec::with_capacity(hw * hh * 4);
-    for y in 0..hh {
-        for x in 0..hw {
-            let mut sum = [0u32; 4];
-            let mut n = 0;
-            for sy in (2 * y)..(2 * y + 2).min(h) {
-                for sx in (2 * x)..(2 * x + 2).min(w) {
-                    let i = (sy * w + sx) * 4;
-                    for (c, total) in sum.iter_mut().enumerate() {
-                        *total += u32::from(rgba.get(i + c).copied().unwrap_or(0));
-                    }
-                    n += 1;
-                }
-            }
-            out.extend(sum.map(|t| ((t + n / 2) / n.max(1)) as u8));
-        }
-    }
-    (hw, hh, out)
-}
-
 /// One listing entry as JSON. `link` turns a path and query into a URL (signing it when
 /// signing is on); `placeholder` is `None` when the image has none (it does not decode, or it
 /// could not be computed now): its fields are then `null`.
@@ -466,9 +405,7 @@ pub fn item_json(
         }
     }
     placeholder::add_fields(&mut item, placeholder);
-    item["placeholder"] = placeholder
-        .and_then(|p| placeholder_data_url(&p.thumbhash))
-        .into();
+    item["placeholder"] = placeholder.and_then(|p| p.data_url.clone()).into();
     item
 }
 
@@ -597,57 +534,6 @@ mod tests {
     }
 
     #[test]
-    fn placeholder_data_urls_are_small_pngs_of_the_hash() {
-        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-        // medium.jpg's hash (README, Placeholders): opaque, 3:2.
-        let hash = STANDARD_NO_PAD
-            .decode("ofgRLYZ3iHd/iIiLeJd4iImAlqgJ")
-            .unwrap();
-        let url = placeholder_data_url(&hash).unwrap();
-        let png = STANDARD
-            .decode(url.strip_prefix("data:image/png;base64,").unwrap())
-            .unwrap();
-        let img = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
-        // ThumbHash's decode (32 px on the long side, its approximate aspect ratio), halved;
-        // RGB when opaque.
-        assert_eq!((img.width(), img.height()), (16, 12));
-        assert_eq!(img.color(), image::ColorType::Rgb8);
-        let (w, h, rgba) = thumbhash::thumb_hash_to_rgba(&hash).unwrap();
-        assert_eq!((w, h), (32, 23));
-        let (_, _, rgba) = halve(w, h, &rgba);
-        let rgb: Vec<u8> = rgba
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
-        assert_eq!(img.to_rgb8().into_raw(), rgb, "the PNG is lossless");
-        eprintln!("placeholder data URL: {} bytes", url.len());
-        assert!(url.len() < 800, "{} bytes per item", url.len());
-        // With alpha, RGBA.
-        let mut rgba = vec![0u8; 8 * 8 * 4];
-        for (i, p) in rgba.chunks_exact_mut(4).enumerate() {
-            p.copy_from_slice(&[200, 40, 40, if i % 8 < 4 { 255 } else { 0 }]);
-        }
-        let alpha = thumbhash::rgba_to_thumb_hash(8, 8, &rgba);
-        let url = placeholder_data_url(&alpha).unwrap();
-        let png = STANDARD
-            .decode(url.strip_prefix("data:image/png;base64,").unwrap())
-            .unwrap();
-        let img = image::load_from_memory(&png).unwrap();
-        assert_eq!(img.color(), image::ColorType::Rgba8);
-        assert!(placeholder_data_url(&[]).is_none());
-    }
-
-    #[test]
-    fn halving_means_two_by_two() {
-        // 3×1: the odd column is its own mean.
-        let px = [[0, 0, 0, 255], [100, 50, 10, 255], [7, 7, 7, 0]].concat();
-        assert_eq!(
-            halve(3, 1, &px),
-            (2, 1, [[50, 25, 5, 255], [7, 7, 7, 0]].concat())
-        );
-    }
-
-    #[test]
     fn thumbnails_fit_the_box_and_never_grow() {
         assert_eq!(thumbnail_size(6028, 3391), (240, 135));
         assert_eq!(thumbnail_size(3391, 6028), (135, 240));
@@ -671,6 +557,7 @@ mod tests {
         let hash = Placeholder {
             thumbhash: vec![0xDC, 0xE7, 0x11],
             dominant: [0x20, 0x40, 0xff],
+            data_url: None,
         };
         let item = item_json(
             &listed,
