@@ -382,9 +382,22 @@
       if (grid && grid.parentNode) grid.parentNode.insertBefore(section, grid);
       else document.body.append(section);
     }
-    // Shown only while the page has a token (the page may be given one later).
-    const sync = () => {
-      const on = Boolean(getToken());
+    // Shown only while the page's token is the upload token: GET /_/uploads answers 200 for it
+    // alone (a gallery viewer's token gets 401). Re-checked whenever the token changes.
+    section.hidden = true;
+    let checked;
+    const sync = async () => {
+      const token = getToken();
+      if (token === checked) return;
+      checked = token;
+      let on = false;
+      if (token) {
+        try {
+          const res = await fetch('/_/uploads', { headers: authHeaders({}), cache: 'no-store' });
+          on = res.status === 200;
+        } catch { /* network: stay hidden, retried on the next token change */ }
+      }
+      if (token !== checked) return;
       if (on && !section.firstChild) build(section);
       section.hidden = !on;
     };
