@@ -146,45 +146,26 @@ impl FsSource {
         total: u64,
     ) -> Result<()> {
         let dir = self.upload_dir(id)?;
+        let claim = self.claim_dir(id);
         let this = self.clone();
         let stored = key.clone();
         let key = key.clone();
         let parts = parts.to_vec();
         blocking(move || {
-            let received = parts_in(&dir)?;
-            let mut files = Vec::with_capacity(parts.len());
-            for (n, etag) in &parts {
-                let Some((path, part)) = received.iter().find(|(_, p)| p.n == *n) else {
-                    return Err(Error::invalid_param(
-                        "parts",
-                        format!("part {n} was never received"),
-                    ));
-                };
-                if part.etag != *etag {
-                    return Err(Error::invalid_param(
-                        "parts",
-                        format!("part {n}'s ETag is not the one of the part received"),
-                    ));
+            // Claim the upload first: a second completion, a late part PUT or an abort now
+            // finds no upload (409), and the parts checked below are the parts copied.
+            claim_upload(&dir, &claim)?;
+            let done = assemble(&this, &key, &claim, &parts, part_size, total);
+            match &done {
+                Ok(()) => {
+                    let _ = std::fs::remove_dir_all(&claim);
                 }
-                let start = u64::from(n.saturating_sub(1)) * part_size;
-                let expected = part_size.min(total.saturating_sub(start));
-                if part.bytes != expected {
-                    return Err(Error::invalid_param(
-                        "parts",
-                        format!("part {n} is {} bytes; {expected} were expected", part.bytes),
-                    ));
+                // Refused (a wrong ETag, a missing part): the upload goes on as it was.
+                Err(_) => {
+                    let _ = std::fs::rename(&claim, &dir);
                 }
-                files.push(path.clone());
             }
-            link_new(this.root(), &key, |out| {
-                for path in &files {
-                    let mut part = std::fs::File::open(path)?;
-                    std::io::copy(&mut part, out)?;
-                }
-                Ok(())
-            })?;
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(())
+            done
         })
         .await?;
         // Listed at once, not after the index's next check.
@@ -192,6 +173,67 @@ impl FsSource {
         Ok(())
     }
 
+    /// Where upload `id` is while a completion holds it.
+    fn claim_dir(&self, id: &str) -> PathBuf {
+        self.uploads_dir().join(format!(".completing-{id}"))
+    }
+}
+
+/// Take upload folder `dir` for one completion, by renaming it to `claim` (atomic): `gone`
+/// when another completion (or an abort) took it first.
+fn claim_upload(dir: &Path, claim: &Path) -> Result<()> {
+    std::fs::rename(dir, claim).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => gone(),
+        _ => io("claim upload", e),
+    })
+}
+
+/// Check every named part of the claimed upload in `dir` against what was received, then
+/// assemble them in order as `key`, synced and linked without replacing anything.
+fn assemble(
+    this: &FsSource,
+    key: &Key,
+    dir: &Path,
+    parts: &[(u32, String)],
+    part_size: u64,
+    total: u64,
+) -> Result<()> {
+    let received = parts_in(dir)?;
+    let mut files = Vec::with_capacity(parts.len());
+    for (n, etag) in parts {
+        let Some((path, part)) = received.iter().find(|(_, p)| p.n == *n) else {
+            return Err(Error::invalid_param(
+                "parts",
+                format!("part {n} was never received"),
+            ));
+        };
+        // Quoted or not, as S3 takes them.
+        if part.etag.trim_matches('"') != etag.trim_matches('"') {
+            return Err(Error::invalid_param(
+                "parts",
+                format!("part {n}'s ETag is not the one of the part received"),
+            ));
+        }
+        let start = u64::from(n.saturating_sub(1)) * part_size;
+        let expected = part_size.min(total.saturating_sub(start));
+        if part.bytes != expected {
+            return Err(Error::invalid_param(
+                "parts",
+                format!("part {n} is {} bytes; {expected} were expected", part.bytes),
+            ));
+        }
+        files.push(path.clone());
+    }
+    link_new(this.root(), key, |out| {
+        for path in &files {
+            let mut part = std::fs::File::open(path)?;
+            std::io::copy(&mut part, out)?;
+        }
+        Ok(())
+    })
+}
+
+impl FsSource {
     /// Abort upload `id`: its folder and every part in it are removed (done if already gone).
     pub async fn abort_multipart(&self, id: &str) -> Result<()> {
         let dir = self.upload_dir(id)?;
@@ -234,6 +276,59 @@ fn parts_in(dir: &Path) -> Result<Vec<(PathBuf, UploadedPart)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A completion claims the upload before it checks a part: while one holds it, another
+    /// completion, a part PUT and a listing find no upload (409, never a 500 or a mixed file);
+    /// a refused completion hands the upload back, quoted ETags or not.
+    #[tokio::test]
+    async fn a_completion_claims_the_upload_and_a_refused_one_gives_it_back() {
+        let root = std::env::temp_dir().join(format!("imgfn-claim-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&root).unwrap();
+        let fs = FsSource::new(&root).unwrap();
+        let key = Key::parse("uploads/a.bin").unwrap();
+        let id = fs.start_multipart().await.unwrap();
+        let etag = fs
+            .write_part(&id, 1, Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        // Refused (wrong ETag): the upload is still there, and completes with the right one,
+        // given without its quotes.
+        let wrong = vec![(1, "\"00000000000000000000000000000000\"".to_string())];
+        assert!(fs
+            .complete_multipart(&key, &id, &wrong, 3, 3)
+            .await
+            .is_err());
+        assert_eq!(fs.list_parts(&id).await.unwrap().len(), 1);
+        // Held by a completion: everything else finds no upload in progress.
+        claim_upload(&fs.upload_dir(&id).unwrap(), &fs.claim_dir(&id)).unwrap();
+        let status = |r: Result<()>| r.map_err(|e| e.status().as_u16());
+        let right = vec![(1, etag.trim_matches('"').to_string())];
+        assert_eq!(
+            status(fs.complete_multipart(&key, &id, &right, 3, 3).await),
+            Err(409)
+        );
+        assert_eq!(
+            status(
+                fs.write_part(&id, 1, Bytes::from_static(b"xyz"))
+                    .await
+                    .map(|_| ())
+            ),
+            Err(409)
+        );
+        assert_eq!(status(fs.list_parts(&id).await.map(|_| ())), Err(409));
+        // Handed back, it completes once; a second completion is a 409.
+        std::fs::rename(fs.claim_dir(&id), fs.upload_dir(&id).unwrap()).unwrap();
+        fs.complete_multipart(&key, &id, &right, 3, 3)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(root.join("uploads/a.bin")).unwrap(), b"abc");
+        assert_eq!(
+            status(fs.complete_multipart(&key, &id, &right, 3, 3).await),
+            Err(409)
+        );
+        assert!(!fs.claim_dir(&id).exists() && !fs.upload_dir(&id).unwrap().exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn part_names_round_trip() {
