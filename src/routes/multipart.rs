@@ -118,13 +118,13 @@ fn local_part_terms<B>(
     req: &Request<B>,
     id: &str,
     n: u32,
+    now: u64,
 ) -> Result<(MultipartUpload, u64)> {
     if !state.source.takes_uploads() {
         // With S3, parts go to S3's presigned URLs, never through imgfn.
         return Err(Error::NotFound);
     }
     let signer = upload_token(state)?.local_signer();
-    let now = unix_now();
     let upload = signer.open_upload_id(id, now)?;
     let expected = upload.part_len(n)?;
     let content_length = header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
@@ -142,7 +142,7 @@ pub(crate) fn local_part_grant<B>(
     id: &str,
     n: u32,
 ) -> Result<u64> {
-    local_part_terms(state, req, id, n).map(|(_, len)| len)
+    local_part_terms(state, req, id, n, unix_now()).map(|(_, len)| len)
 }
 
 /// `PUT /_/uploads/<id>/parts/<n>?<grant>`: store a part of a folder upload. Answers its
@@ -154,7 +154,11 @@ pub(crate) async fn local_part(
     n: u32,
     trace: &mut Trace,
 ) -> Result<Response<Bytes>> {
-    let (upload, len) = local_part_terms(state, req, id, n)?;
+    // Expiry was judged on the head (`local_part_grant`), as S3 judges it when a request
+    // starts: checked again now, a part whose URL expired while its body was on the way would
+    // be refused after all of it was sent. The body took at most the body timeout.
+    let head_time = unix_now().saturating_sub(state.config.body_timeout_ms.div_ceil(1000));
+    let (upload, len) = local_part_terms(state, req, id, n, head_time)?;
     trace.key = Some(upload.key.to_string());
     if req.body().len() as u64 != len {
         return Err(Error::Forbidden(format!(
