@@ -398,7 +398,9 @@ async fn resumes_sending_only_missing_parts(s3: bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(received, 2, "two parts should have reached the store");
-    assert_eq!(gate.parts().len(), 2);
+    // Which two passed depends on which of the parallel PUTs came first.
+    let held_before = gate.parts();
+    assert_eq!(held_before.len(), 2);
     // The page goes away mid-upload (its part PUTs are cut off).
     browser.goto("about:blank").await.unwrap();
 
@@ -414,7 +416,8 @@ async fn resumes_sending_only_missing_parts(s3: bool) {
         3,
         "resumed: only the missing parts are sent, got {parts:?}"
     );
-    assert_eq!(parts, [3, 4, 5]);
+    let rest: Vec<u32> = (1..=5).filter(|n| !held_before.contains(n)).collect();
+    assert_eq!(parts, rest, "the parts the store did not have, each once");
     assert!(
         store.object(&key).await.as_deref() == Some(bytes.as_slice()),
         "the stored object differs from the file"
