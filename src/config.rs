@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 5 << 30;
 pub const DEFAULT_MULTIPART_THRESHOLD_BYTES: u64 = 16 << 20;
 /// The smallest part of an upload in parts (grown for very large files: at most 10,000 parts).
 pub const DEFAULT_MULTIPART_PART_BYTES: u64 = 8 << 20;
+/// The largest upload body (one PUT or one part) a local folder takes: see
+/// [`Config::check_folder_uploads`].
+pub const MAX_FOLDER_UPLOAD_BODY: u64 = 64 << 20;
 pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 300;
 pub const DEFAULT_SECRETS_TTL_SECS: u64 = 300;
 /// Lambda's buffered responses are at most 6 MB *after* base64 (4/3) and the JSON envelope.
@@ -454,6 +457,37 @@ impl Config {
         })
     }
 
+    /// Refuse upload settings a folder cannot take: its uploads pass through imgfn, whose
+    /// local server holds a request's body whole before answering, so one PUT (up to the
+    /// multipart threshold) and one part (the part size, grown for 10,000 parts of the
+    /// largest upload) must each stay under [`MAX_FOLDER_UPLOAD_BODY`]. A bucket takes
+    /// uploads straight from the client.
+    pub fn check_folder_uploads(&self) -> std::result::Result<(), String> {
+        if self.bucket.is_some() {
+            return Ok(());
+        }
+        let largest_part = self
+            .multipart_part_bytes
+            .max(self.max_upload_bytes.div_ceil(10_000).div_ceil(1 << 20) << 20);
+        let mib = MAX_FOLDER_UPLOAD_BODY >> 20;
+        if self.multipart_threshold_bytes > MAX_FOLDER_UPLOAD_BODY {
+            return Err(format!(
+                "IMGFN_MULTIPART_THRESHOLD_BYTES: a folder takes uploads in bodies of at most \
+                 {mib} MiB (the local server holds each whole); use a lower threshold"
+            ));
+        }
+        if largest_part > MAX_FOLDER_UPLOAD_BODY {
+            return Err(format!(
+                "IMGFN_MULTIPART_PART_BYTES / IMGFN_MAX_UPLOAD_BYTES: parts of up to {} MiB, \
+                 over the {mib} MiB a folder takes in one body (at most 10,000 parts of \
+                 {mib} MiB: IMGFN_MAX_UPLOAD_BYTES up to {} GiB)",
+                largest_part >> 20,
+                (10_000 * MAX_FOLDER_UPLOAD_BODY) >> 30
+            ));
+        }
+        Ok(())
+    }
+
     /// Who may see the gallery: the setting, else public for a local folder and off for a
     /// bucket.
     pub fn gallery_mode(&self) -> GalleryMode {
@@ -510,6 +544,28 @@ mod tests {
         assert!(!p.only_presets);
         let only = Cli::try_parse_from(["imgfn", "--only-presets"]).unwrap();
         assert!(only.config.policy().only_presets);
+    }
+
+    #[test]
+    fn a_folder_refuses_upload_bodies_it_would_hold_whole_over_64_mib() {
+        let check = |args: &[&str]| {
+            Cli::try_parse_from([&["imgfn"][..], args].concat())
+                .unwrap()
+                .config
+                .check_folder_uploads()
+        };
+        assert_eq!(check(&[]), Ok(()), "the defaults");
+        assert_eq!(check(&["--multipart-threshold-bytes", "67108864"]), Ok(()));
+        let err = check(&["--multipart-threshold-bytes", "67108865"]).unwrap_err();
+        assert!(err.contains("IMGFN_MULTIPART_THRESHOLD_BYTES"), "{err}");
+        assert!(check(&["--multipart-part-bytes", "134217728"]).is_err());
+        // 5 TiB in 10,000 parts is 525 MiB a part; 625 GiB is the most a folder takes.
+        let err = check(&["--max-upload-bytes", "5497558138880"]).unwrap_err();
+        assert!(err.contains("525 MiB"), "{err}");
+        assert_eq!(check(&["--max-upload-bytes", "671088640000"]), Ok(()));
+        // A bucket takes uploads straight from the client: anything S3 allows.
+        let bucket = ["--bucket", "b", "--max-upload-bytes", "5497558138880"];
+        assert_eq!(check(&bucket), Ok(()));
     }
 
     #[test]

@@ -256,6 +256,7 @@ fn serve(config: Config) -> Result<(), String> {
                 .into(),
         );
     }
+    config.check_folder_uploads()?;
     init_tracing(config.log_format);
     imgfn::simd::Simd::detect().log();
     runtime()?.block_on(async move {
