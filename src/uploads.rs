@@ -247,6 +247,27 @@ pub fn rfc3339(unix: u64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
+/// The fields `names` of a signed URL's query (a local upload's or a part's grant), each
+/// exactly once and nothing else beside them: anything else is `forged()`.
+pub(crate) fn grant_fields<const N: usize>(
+    query: Option<&str>,
+    names: [&str; N],
+    forged: impl Fn() -> Error,
+) -> Result<[String; N]> {
+    let mut slots: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let i = names.iter().position(|n| *n == k).ok_or_else(&forged)?;
+        if slots[i].replace(v.into_owned()).is_some() {
+            return Err(forged());
+        }
+    }
+    let mut fields: [String; N] = std::array::from_fn(|_| String::new());
+    for (field, slot) in fields.iter_mut().zip(slots) {
+        *field = slot.ok_or_else(&forged)?;
+    }
+    Ok(fields)
+}
+
 /// Signs and checks imgfn's own upload URLs (local folder source).
 #[derive(Clone)]
 pub struct LocalSigner([u8; 32]);
@@ -298,25 +319,7 @@ impl LocalSigner {
         now: u64,
     ) -> Result<LocalGrant> {
         let forged = || Error::Forbidden("the upload URL is not valid".into());
-        let mut ct = None;
-        let mut len = None;
-        let mut exp = None;
-        let mut sig = None;
-        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            let slot = match k.as_ref() {
-                "ct" => &mut ct,
-                "len" => &mut len,
-                "exp" => &mut exp,
-                "sig" => &mut sig,
-                _ => return Err(forged()),
-            };
-            if slot.replace(v.into_owned()).is_some() {
-                return Err(forged());
-            }
-        }
-        let (Some(ct), Some(len), Some(exp), Some(sig)) = (ct, len, exp, sig) else {
-            return Err(forged());
-        };
+        let [ct, len, exp, sig] = grant_fields(query, ["ct", "len", "exp", "sig"], forged)?;
         let grant = LocalGrant {
             key,
             content_type: ImageType::parse(&ct).map_err(|_| forged())?,

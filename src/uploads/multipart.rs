@@ -272,21 +272,7 @@ impl LocalSigner {
         now: u64,
     ) -> Result<u64> {
         let forged = || Error::Forbidden("the part URL is not valid".into());
-        let (mut len, mut exp, mut sig) = (None, None, None);
-        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            let slot = match k.as_ref() {
-                "len" => &mut len,
-                "exp" => &mut exp,
-                "sig" => &mut sig,
-                _ => return Err(forged()),
-            };
-            if slot.replace(v.into_owned()).is_some() {
-                return Err(forged());
-            }
-        }
-        let (Some(len), Some(exp), Some(sig)) = (len, exp, sig) else {
-            return Err(forged());
-        };
+        let [len, exp, sig] = super::grant_fields(query, ["len", "exp", "sig"], forged)?;
         let len: u64 = len.parse().map_err(|_| forged())?;
         let expires: u64 = exp.parse().map_err(|_| forged())?;
         let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| forged())?;
