@@ -427,32 +427,9 @@ async fn resumes_sending_only_missing_parts(s3: bool) {
     no_resume_state(&browser).await;
     // The upload section as it is after an upload (its list, bar and button) is accessible.
     if std::env::var_os("IMGFN_TEST_AXE").is_some() {
-        upload_section_accessible(&browser).await;
+        crate::browser::assert_accessible_in(&browser, "'#upload'", "the upload section").await;
     }
     browser.close().await.unwrap();
-}
-
-/// No serious or critical axe-core violation inside `#upload` (scripts/test.sh sets
-/// IMGFN_TEST_AXE to its pinned axe.min.js; the page as a whole is checked by `browser`).
-async fn upload_section_accessible(browser: &Client) {
-    let axe = std::env::var_os("IMGFN_TEST_AXE").unwrap();
-    let source = std::fs::read_to_string(&axe).expect("axe.min.js");
-    browser
-        .execute(&format!("{source}\nreturn typeof window.axe;"), vec![])
-        .await
-        .expect("axe-core loads");
-    let result = browser
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-axe.run('#upload', {resultTypes: ['violations']})
-  .then(r => done(r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-    .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))),
-    e => done({error: String(e)}));"#,
-            vec![],
-        )
-        .await
-        .expect("axe.run");
-    assert_eq!(result, json!([]), "axe-core on the upload section");
 }
 
 /// A part whose connection is lost is sent again (with a fresh URL), and the upload completes.
