@@ -21,6 +21,15 @@ mod progressive;
 /// Bits looked up at once. Codes and their value bits longer than this take the slow path.
 const LUT_BITS: u32 = 11;
 
+/// Bits of the multi-coefficient lookup of big scans ([`multi_skip_table`]): 16 KiB of
+/// `u16` per AC table, which stays in L1 beside the single table.
+const MULTI_BITS: u32 = 13;
+
+/// Blocks from which a scan builds the multi-coefficient tables: building one costs about
+/// what skipping 10,000 blocks saves, so small images keep the single lookup. A fuzzing
+/// build uses them for every scan, so the differential target (small inputs) reaches them.
+const MULTI_MIN_BLOCKS: usize = if cfg!(fuzzing) { 0 } else { 65_536 };
+
 struct Component {
     id: u8,
     h: usize,
@@ -263,6 +272,40 @@ fn ac_advance(rs: u8) -> u32 {
     }
 }
 
+/// One lookup that skips every whole AC coefficient (code and value bits) the next
+/// [`MULTI_BITS`] bits hold, up to and including an end of block: `bits | advance << 4 |
+/// eob << 10`, where `advance` is how far they move the coefficient index together (kept
+/// under 64) and `eob` says the last one ends the block. 0 when not even the first fits.
+///
+/// Built by chaining the single table (`skip`): a coefficient found within the bits that
+/// are really there does not depend on the ones past them (a prefix code), so those are
+/// looked up as zeros and only a coefficient that ends inside the window is taken.
+fn multi_skip_table(t: &Huffman) -> Vec<u16> {
+    let mask = (1u32 << MULTI_BITS) - 1;
+    (0..1u32 << MULTI_BITS)
+        .map(|i| {
+            let (mut used, mut advance) = (0u32, 0u32);
+            loop {
+                let window = (i << used) & mask;
+                let e = u32::from(t.skip[(window >> (MULTI_BITS - LUT_BITS)) as usize]);
+                let (total, a) = (e & 0xFF, e >> 8);
+                if e == 0 || used + total > MULTI_BITS {
+                    break;
+                }
+                if a == 0 {
+                    return (used + total | advance << 4 | 1 << 10) as u16;
+                }
+                if advance + a > 63 {
+                    break;
+                }
+                used += total;
+                advance += a;
+            }
+            (used | advance << 4) as u16
+        })
+        .collect()
+}
+
 /// libjpeg's 1×1 IDCT, bit for bit: the DC value is stored as a 16-bit coefficient
 /// (wrapping), dequantised, descaled by 8, then mapped through libjpeg's post-IDCT range
 /// limit table, which clamps values near the range and wraps far ones (`& RANGE_MASK`).
@@ -436,6 +479,15 @@ fn planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component>, usiz
 
 /// [`planes`] of a baseline file.
 fn decode_planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component>, usize, usize)> {
+    decode_planes_with(bytes, header, MULTI_MIN_BLOCKS)
+}
+
+/// [`decode_planes`], with the multi-coefficient tables from `multi_min_blocks` blocks.
+fn decode_planes_with(
+    bytes: &[u8],
+    header: &JpegHeader<'_>,
+    multi_min_blocks: usize,
+) -> Option<(Vec<Component>, usize, usize)> {
     let f = &header.frame;
     // Baseline or extended sequential Huffman.
     if !matches!(f.marker, 0xC0 | 0xC1) || !colour_ok(header) {
@@ -482,14 +534,17 @@ fn decode_planes(bytes: &[u8], header: &JpegHeader<'_>) -> Option<(Vec<Component
         &tables,
         usize::from(header.restart_interval),
         (usize::from(f.width), usize::from(f.height)),
+        multi_min_blocks,
     )?;
     Some((comps, hmax, vmax))
 }
 
 /// Read past the 63 AC coefficients of one block. The bit buffer lives in locals here (this
-/// loop is nearly all the time of a 1/8 decode).
+/// loop is nearly all the time of a 1/8 decode). With `multi` ([`multi_skip_table`]) one
+/// lookup skips several coefficients whenever they all lie inside this block; the single
+/// table takes the steps that would cross its end.
 #[inline(always)]
-fn skip_ac(bits: &mut Bits<'_>, t: &Huffman) -> Option<()> {
+fn skip_ac(bits: &mut Bits<'_>, t: &Huffman, multi: Option<&[u16]>) -> Option<()> {
     let (mut buf, mut n) = (bits.buf, bits.n);
     let mut k = 1u32;
     loop {
@@ -497,6 +552,19 @@ fn skip_ac(bits: &mut Bits<'_>, t: &Huffman) -> Option<()> {
             (bits.buf, bits.n) = (buf, n);
             bits.refill();
             (buf, n) = (bits.buf, bits.n);
+        }
+        if let Some(multi) = multi {
+            let m = u32::from(multi[(buf >> (64 - MULTI_BITS)) as usize]);
+            if m != 0 && k + ((m >> 4) & 63) < 64 {
+                let total = m & 15;
+                buf <<= total;
+                n -= total;
+                k += (m >> 4) & 63;
+                if m & 1 << 10 != 0 {
+                    break;
+                }
+                continue;
+            }
         }
         let e = t.skip[(buf >> (64 - LUT_BITS)) as usize];
         let advance = if e != 0 {
@@ -532,6 +600,7 @@ fn scan(
     tables: &Tables,
     restart_interval: usize,
     (width, height): (usize, usize),
+    multi_min_blocks: usize,
 ) -> Option<(usize, usize)> {
     let hmax = comps.iter().map(|c| c.h).max()?;
     let vmax = comps.iter().map(|c| c.v).max()?;
@@ -560,9 +629,18 @@ fn scan(
             return None;
         }
     }
+    let total = mcux.checked_mul(mcuy)?;
+    let blocks = total.saturating_mul(comps.iter().map(|c| c.h * c.v).sum());
+    let mut multi: [Option<Vec<u16>>; 4] = Default::default();
+    if blocks >= multi_min_blocks {
+        for c in comps.iter() {
+            if multi[c.ac_table].is_none() {
+                multi[c.ac_table] = Some(multi_skip_table(tables.ac[c.ac_table].as_ref()?));
+            }
+        }
+    }
     let mut bits = Bits::new(data);
     let mut pred = [0i32; 3];
-    let total = mcux.checked_mul(mcuy)?;
     let mut restarts = 0u8;
     for m in 0..total {
         if restart_interval > 0 && m > 0 && m % restart_interval == 0 {
@@ -574,6 +652,7 @@ fn scan(
         for (ci, c) in comps.iter_mut().enumerate() {
             let dc_t = tables.dc[c.dc_table].as_ref()?;
             let ac_t = tables.ac[c.ac_table].as_ref()?;
+            let ac_multi = multi[c.ac_table].as_deref();
             let q = i32::from(tables.q0[c.tq]);
             let (bh, bv) = if single { (1, 1) } else { (c.h, c.v) };
             for by in 0..bv {
@@ -584,7 +663,7 @@ fn scan(
                     let (x, y) = (mx * bh + bx, my * bv + by);
                     *c.plane.get_mut(y * c.bw + x)? = idct_1x1(pred[ci], q);
                     // AC: skipped, but every code must be read to find the next block.
-                    skip_ac(&mut bits, ac_t)?;
+                    skip_ac(&mut bits, ac_t, ac_multi)?;
                 }
             }
         }
@@ -842,6 +921,83 @@ mod tests {
                 Expect::Declined => unreachable!(),
             }
         }
+    }
+
+    /// Both skipping paths on one file: the planes without and with the multi-coefficient
+    /// lookup, which must be the same (or both declined).
+    fn single_and_multi_agree(name: &str, bytes: &[u8]) -> bool {
+        let Ok(header) = jpeg_header::parse_head(bytes) else {
+            return false;
+        };
+        if header.frame.progressive() {
+            return false;
+        }
+        let single = decode_planes_with(bytes, &header, usize::MAX);
+        let multi = decode_planes_with(bytes, &header, 0);
+        match (single, multi) {
+            (None, None) => false,
+            (Some((a, ah, av)), Some((b, bh, bv))) => {
+                assert_eq!((ah, av), (bh, bv), "{name}");
+                for (x, y) in a.iter().zip(&b) {
+                    assert!(x.plane == y.plane, "{name}: planes differ");
+                }
+                true
+            }
+            (s, m) => panic!(
+                "{name}: single {} but multi {}",
+                if s.is_some() { "decoded" } else { "declined" },
+                if m.is_some() { "decoded" } else { "declined" }
+            ),
+        }
+    }
+
+    /// The multi-coefficient lookup of big scans skips exactly what the single lookup skips:
+    /// on every baseline fixture, on quality-100 noise (blocks that end at coefficient 63
+    /// with no end-of-block code, where a lookup must not run into the next block) and a
+    /// sparse image (runs of zeros, ZRL codes), and on 300 random corruptions of each.
+    #[test]
+    fn the_multi_coefficient_lookup_reads_what_the_single_one_reads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut inputs: Vec<(String, Vec<u8>)> = FIXTURES
+            .iter()
+            .map(|(f, _)| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+            .collect();
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+        let (w, h) = (203usize, 141usize);
+        let noise: Vec<u8> = (0..w * h * 3).map(|_| next() as u8).collect();
+        let sparse: Vec<u8> = (0..w * h * 3)
+            .map(|i| {
+                if next() % 97 == 0 {
+                    255
+                } else {
+                    (i / 3 % w) as u8
+                }
+            })
+            .collect();
+        for (name, px, q) in [("noise q100", &noise, 100.0), ("sparse q90", &sparse, 90.0)] {
+            let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+            c.set_fastest_defaults(); // baseline, no trellis
+            c.set_size(w, h);
+            c.set_quality(q);
+            c.set_optimize_coding(true);
+            let mut started = c.start_compress(Vec::new()).unwrap();
+            started.write_scanlines(px).unwrap();
+            inputs.push((name.to_string(), started.finish().unwrap()));
+        }
+        let mut decoded = 0;
+        for (name, bytes) in &inputs {
+            decoded += usize::from(single_and_multi_agree(name, bytes));
+            for _ in 0..300 {
+                let mut corrupt = bytes.clone();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() % corrupt.len() as u64) as usize;
+                    corrupt[i] = next() as u8;
+                }
+                single_and_multi_agree(name, &corrupt);
+            }
+        }
+        // Every baseline fixture the fast path takes, and both generated images.
+        assert!(decoded >= 20, "only {decoded} inputs decoded");
     }
 
     /// libjpeg's own 1/8 decode without colour conversion: its luma (Y) plane.
