@@ -293,7 +293,7 @@ fn multi_skip_table(t: &Huffman) -> Vec<u16> {
                     break;
                 }
                 if a == 0 {
-                    return (used + total | advance << 4 | 1 << 10) as u16;
+                    return ((used + total) | (advance << 4) | (1 << 10)) as u16;
                 }
                 if advance + a > 63 {
                     break;
@@ -301,7 +301,7 @@ fn multi_skip_table(t: &Huffman) -> Vec<u16> {
                 used += total;
                 advance += a;
             }
-            (used | advance << 4) as u16
+            (used | (advance << 4)) as u16
         })
         .collect()
 }
