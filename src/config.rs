@@ -434,6 +434,7 @@ impl Config {
                 avif_speed: self.avif_speed,
             },
             force_libjpeg: false,
+            force_rgb: false,
         }
     }
 

@@ -80,6 +80,18 @@ pub fn to_srgb(px: &mut Pixels, profile: Option<&Profile>) {
     }
 }
 
+/// Whether [`to_srgb`] would change any RGB value under `profile`: not for none, an sRGB
+/// profile (whatever its spelling) or one it ignores. What the YCbCr-plane path of JPEG to
+/// JPEG asks before it skips the conversion to RGB.
+pub fn changes_rgb(profile: Option<&Profile>) -> bool {
+    profile.is_some_and(|p| {
+        matches!(
+            converter(p, Kind::Rgb).as_ref(),
+            Converter::Tone(_) | Converter::Transform(_)
+        )
+    })
+}
+
 /// A PNG's `cICP` chunk (before its image data), as a [`Profile`]. The `image` crate does not
 /// expose it; the PNG specification gives it precedence over `iCCP` and `sRGB`.
 pub fn png_cicp(bytes: &[u8]) -> Option<Profile> {

@@ -571,6 +571,97 @@ fn decode_jpeg(
     })
 }
 
+/// Samples as libjpeg hands them over: `stride` × `rows` of them (padded to whole blocks),
+/// `channels` interleaved per sample, of which the first `width` × `height` are the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plane {
+    pub buf: Vec<u8>,
+    pub stride: u32,
+    pub rows: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A YCbCr JPEG decoded without upsampling or colour conversion: full-resolution luma, and
+/// Cb and Cr at their stored resolution, with the chroma's sampling factors against luma's
+/// (`chroma` of `luma`, per axis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YccPlanes {
+    pub y: Plane,
+    pub cb: Plane,
+    pub cr: Plane,
+    pub luma: (u32, u32),
+    pub chroma: (u32, u32),
+}
+
+/// libjpeg's full-scale decode into YCbCr planes (`raw_data_out`), for a 3-component YCbCr
+/// JPEG whose colour needs no conversion to sRGB, with luma at the largest sampling factors
+/// of at most 2 and both chroma planes alike; `None` for anything else (the RGB path decodes
+/// it). Held to the same allocation cap and refusals as the RGB decode.
+pub fn decode_jpeg_planes(bytes: &[u8], info: &SourceInfo) -> Result<Option<YccPlanes>> {
+    if info.format != SourceFormat::Jpeg || !info.complete {
+        return Ok(None);
+    }
+    let (profile, _) = jpeg_colour(bytes)?;
+    if colour::changes_rgb(profile.as_ref()) {
+        return Ok(None);
+    }
+    libjpeg("jpeg decode", || {
+        let d = mozjpeg::Decompress::builder()
+            .with_err(libjpeg_limits::error_mgr(info.decode_bytes(1)))
+            .from_mem(bytes)?;
+        let f: Vec<(u32, u32)> = d
+            .components()
+            .iter()
+            .map(|c| (c.h_samp_factor as u32, c.v_samp_factor as u32))
+            .collect();
+        let ycc = d.color_space() == mozjpeg::ColorSpace::JCS_YCbCr && f.len() == 3;
+        if !ycc || f[1] != f[2] {
+            return Ok(None);
+        }
+        let (luma, chroma) = (f[0], f[1]);
+        let divides = |l: u32, c: u32| (1..=2).contains(&l) && c >= 1 && l % c == 0;
+        if !divides(luma.0, chroma.0) || !divides(luma.1, chroma.1) {
+            return Ok(None);
+        }
+        let (w, h) = (d.width(), d.height());
+        let mut started = d.raw()?;
+        let strides: Vec<usize> = started
+            .components()
+            .iter()
+            .map(|c| c.width_in_blocks as usize * 8)
+            .collect();
+        let (mut y, mut cb, mut cr) = (Vec::new(), Vec::new(), Vec::new());
+        started.read_raw_data(&mut [&mut y, &mut cb, &mut cr]);
+        started.finish()?;
+        // The stored samples of each plane (libjpeg's `downsampled_width` and `height`).
+        let sub = |n: usize, c: u32, l: u32| (n * c as usize).div_ceil(l as usize) as u32;
+        let (ys, cs) = (strides[0], strides[1]);
+        let y = Plane {
+            rows: (y.len() / ys) as u32,
+            stride: ys as u32,
+            width: w as u32,
+            height: h as u32,
+            buf: y,
+        };
+        let chroma_plane = |buf: Vec<u8>| Plane {
+            rows: (buf.len() / cs) as u32,
+            stride: cs as u32,
+            width: sub(w, chroma.0, luma.0),
+            height: sub(h, chroma.1, luma.1),
+            buf,
+        };
+        let (cb, cr) = (chroma_plane(cb), chroma_plane(cr));
+        Ok(Some(YccPlanes {
+            y,
+            cb,
+            cr,
+            luma,
+            chroma,
+        }))
+    })
+}
+
 fn decode_with_image(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Result<Pixels> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format()?);
     let mut limits = image::Limits::default();

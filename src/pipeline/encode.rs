@@ -76,6 +76,66 @@ fn encode_jpeg(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
     }
 }
 
+/// A baseline 4:2:0 JPEG from YCbCr planes already at the output's sampling (`raw_data_in`):
+/// `y` is `width` × `height`, `cb` and `cr` half of each, rounded up. The same tables and
+/// settings as [`encode`]'s JPEG; only the colour conversion and chroma downsampling that
+/// libjpeg would do are already done.
+pub fn encode_jpeg_planes(
+    y: &[u8],
+    cb: &[u8],
+    cr: &[u8],
+    (width, height): (u32, u32),
+    quality: u8,
+) -> Result<Vec<u8>> {
+    let (w, h) = (width as usize, height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    if w == 0 || h == 0 || y.len() != w * h || cb.len() != cw * ch || cr.len() != cw * ch {
+        return Err(Error::Internal(
+            "jpeg encoder was given planes of the wrong size".into(),
+        ));
+    }
+    // libjpeg reads whole blocks of every plane, 16 luma rows at a time: each plane padded to
+    // its blocks, and to whole MCU rows, by repeating its last column and row (what libjpeg
+    // itself does with scanlines).
+    let mcu_rows = h.div_ceil(16);
+    let y = pad_plane(y, (w, h), (w.div_ceil(8) * 8, mcu_rows * 16));
+    let chroma = (w.div_ceil(16) * 8, mcu_rows * 8);
+    let cb = pad_plane(cb, (cw, ch), chroma);
+    let cr = pad_plane(cr, (cw, ch), chroma);
+    let run = || -> std::io::Result<Vec<u8>> {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_YCbCr);
+        c.set_fastest_defaults();
+        c.set_size(w, h);
+        c.set_quality(f32::from(quality.clamp(1, 100)));
+        c.set_optimize_coding(true);
+        c.set_raw_data_in(true);
+        let mut started = c.start_compress(Vec::with_capacity(w * h / 8))?;
+        if !started.write_raw_data(&[&y, &cb, &cr]) {
+            return Err(std::io::Error::other("libjpeg wrote no rows"));
+        }
+        started.finish()
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(Error::Internal(format!("jpeg encode: {e}"))),
+        Err(_) => Err(Error::Internal("jpeg encode: libjpeg error".into())),
+    }
+}
+
+/// `plane` (`w` × `h`) in a `pw` × `ph` buffer, its last column and row repeated.
+fn pad_plane(plane: &[u8], (w, h): (usize, usize), (pw, ph): (usize, usize)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pw * ph);
+    let last = &plane[(h - 1) * w..];
+    for row in plane
+        .chunks_exact(w)
+        .chain(std::iter::repeat_n(last, ph - h))
+    {
+        out.extend_from_slice(row);
+        out.resize(out.len() + pw - w, row[w - 1]);
+    }
+    out
+}
+
 fn encode_webp(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
     let encoder = if p.alpha {
         webp::Encoder::from_rgba(&p.buf, p.width, p.height)

@@ -21,6 +21,7 @@ pub mod jpeg_header;
 pub mod jxl;
 pub mod orientation;
 pub mod plan;
+pub mod planar;
 pub mod resize;
 pub mod steps;
 pub mod timings;
@@ -245,6 +246,9 @@ pub struct Settings {
     /// 1/8-scale baseline decodes otherwise use. Default `false`; the benches set it to time
     /// the two paths side by side.
     pub force_libjpeg: bool,
+    /// Run every render on RGB pixels, never on a JPEG's YCbCr planes (`planar`: a JPEG
+    /// resized into a JPEG). Default `false`; tests and benches set it to compare the two.
+    pub force_rgb: bool,
 }
 
 /// Render `bytes` (already probed as `info`) with `params` into `format`.
@@ -295,6 +299,18 @@ pub fn run(
             height,
             timings,
         });
+    }
+    if !settings.force_rgb && planar::applies(info, plan) {
+        if let Some(bytes) = planar::run(bytes, info, plan, resizer, &mut timings)? {
+            limits.check_output_bytes(bytes.len())?;
+            return Ok(Rendered {
+                bytes,
+                format: plan.format,
+                width: plan.size.0,
+                height: plan.size.1,
+                timings,
+            });
+        }
     }
     let decode = |shrink| decode::decode_with(bytes, info, shrink, !settings.force_libjpeg);
     let px = timings.time(timings::DECODE, || decode(plan.shrink))?;

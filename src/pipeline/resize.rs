@@ -53,6 +53,29 @@ pub fn resize(resizer: &mut Resizer, src: Pixels, crop: Rect, size: (u32, u32)) 
     convolve(resizer, &src, crop, size, FilterType::Lanczos3)
 }
 
+/// [`resize`] of an image of any pixel type held as bytes (`src` is `width` × `height` of
+/// them): the same pre-shrink and Lanczos3, for the planes of a YCbCr image.
+pub fn resize_bytes(
+    resizer: &mut Resizer,
+    src: Vec<u8>,
+    (width, height): (u32, u32),
+    ptype: PixelType,
+    crop: Rect,
+    size: (u32, u32),
+) -> Result<Vec<u8>> {
+    let image = Image::from_vec_u8(width, height, src, ptype)
+        .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
+    let out = match preshrink(crop, size) {
+        Some(mid) => {
+            let shrunk = convolve_image(resizer, &image, crop, mid, FilterType::Box)?;
+            drop(image);
+            convolve_image(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3)?
+        }
+        None => convolve_image(resizer, &image, crop, size, FilterType::Lanczos3)?,
+    };
+    Ok(out.into_vec())
+}
+
 /// The whole of an image of `size`, as a crop.
 fn whole((w, h): (u32, u32)) -> Rect {
     Rect {
