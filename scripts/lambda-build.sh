@@ -10,9 +10,10 @@
 # needs no nasm (NEON), but needs the aarch64-unknown-linux-gnu standard library (`rustup
 # target add aarch64-unknown-linux-gnu`), which not every machine can install.
 #
-# CI_LIGHT=1 (CI's setting) builds with `lto = "thin"` and 16 codegen units instead of the
+# CI_LIGHT=1 builds with `lto = "thin"` and 16 codegen units instead of the
 # release profile's fat LTO: the same code paths and package, in a fraction of the build time;
-# the size check applies to both.
+# the size check applies to both. scripts/test.sh runs it (without CI_LIGHT: the artefact as
+# deployed) in CI, then starts the zip's bootstrap through benches/lambda_coldstart.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARCH=${1:-x86-64}

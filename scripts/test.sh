@@ -14,6 +14,8 @@
 #   - PyPI, into a virtual environment under target/ (Debian's python3 refuses a system-wide
 #     `pip install`, PEP 668): cargo-lambda (the Lambda runtime emulator) and cfn-lint; checkov
 #     and aws-sam-cli (`sam validate --lint`) in two more (their pins conflict)
+# Under CI=true (or LAMBDA_ARTEFACT=1) it then builds the x86_64 Lambda artefact as deployed
+# and starts it through a local Runtime API; under CI=true (or FUZZ_SECONDS) it fuzzes.
 # Every run uses free loopback ports and fresh keys, and checks that the servers it started
 # are the ones answering. Safe to re-run; installs are skipped when present. Extra arguments
 # go to `cargo test`. Plain `cargo test` runs the tests that need none of these and skips the
@@ -185,6 +187,29 @@ if [ "${TEST_RUNNER:-}" = nextest ]; then
 else
   step "cargo test"
   cargo test --locked --features "$FEATURES" "$@"
+fi
+
+# The Lambda artefact, built as it is deployed and started as Lambda starts it: always in CI,
+# locally when LAMBDA_ARTEFACT=1. `cargo lambda build --release --x86-64 --features nasm`
+# (zig from PyPI, the release profile's fat LTO), the zip checked against Lambda's limits,
+# then three cold starts of the zip's own bootstrap through a local Runtime API over this
+# run's Garage, each answering five requests with 200. A second optimised build of the whole
+# tree (about 10 minutes on 2 cores): the longest step after the suite's own build.
+if [ "${CI:-}" = true ] || [ "${LAMBDA_ARTEFACT:-}" = 1 ]; then
+  step "Lambda artefact (scripts/lambda-build.sh x86-64)"
+  scripts/lambda-build.sh x86-64
+  step "its cold start through a local Runtime API (benches/lambda_coldstart.py --runs 3)"
+  # The zip's own bootstrap, as Lambda unpacks it (zipfile keeps no mode bits: chmod).
+  rm -rf target/lambda/unzipped
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+    target/lambda/imgfn/bootstrap.zip target/lambda/unzipped
+  chmod +x target/lambda/unzipped/bootstrap
+  python3 benches/lambda_coldstart.py --binary target/lambda/unzipped/bootstrap --runs 3 \
+    >target/lambda-coldstart.txt
+  head -3 target/lambda-coldstart.txt
+  # A fresh clone reuses none of it: its disk goes to the fuzz build next.
+  if [ "${CI:-}" = true ]; then rm -rf target/x86_64-unknown-linux-gnu; fi
+  step "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 fi
 
 # Bounded fuzzing: always in CI, locally when FUZZ_SECONDS is set (it builds a sanitizer
