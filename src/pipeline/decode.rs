@@ -571,16 +571,18 @@ fn decode_jpeg(
     })
 }
 
-/// Samples as libjpeg hands them over: `stride` × `rows` of them (padded to whole blocks),
-/// `channels` interleaved per sample, of which the first `width` × `height` are the image.
+/// One plane of a JPEG's YCbCr: `width` × `height` samples, rows packed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plane {
     pub buf: Vec<u8>,
-    pub stride: u32,
-    pub rows: u32,
     pub width: u32,
     pub height: u32,
 }
+
+/// Chroma samples repeated past the right and bottom edges of a chroma plane (libjpeg's own
+/// edge rule): an odd-sized output's last chroma sample covers half an output pixel past the
+/// image, up to 1.5 chroma samples at the reductions under 3x that the planes take.
+pub const CHROMA_EDGE: u32 = 2;
 
 /// A YCbCr JPEG decoded without upsampling or colour conversion: full-resolution luma, and
 /// Cb and Cr at their stored resolution, with the chroma's sampling factors against luma's
@@ -626,30 +628,43 @@ pub fn decode_jpeg_planes(bytes: &[u8], info: &SourceInfo) -> Result<Option<YccP
         }
         let (w, h) = (d.width(), d.height());
         let mut started = d.raw()?;
-        let strides: Vec<usize> = started
+        // libjpeg hands over whole iMCU rows of whole blocks: reserve exactly that (the crate
+        // appends a row group at a time, and a doubling Vec would hold up to twice it).
+        let imcu_rows = h.div_ceil(luma.1 as usize * 8);
+        let mut bufs: Vec<(Vec<u8>, usize)> = started
             .components()
             .iter()
-            .map(|c| c.width_in_blocks as usize * 8)
+            .map(|c| {
+                let stride = c.width_in_blocks as usize * 8;
+                let rows = imcu_rows * c.v_samp_factor as usize * 8;
+                (Vec::with_capacity(stride * rows), stride)
+            })
             .collect();
-        let (mut y, mut cb, mut cr) = (Vec::new(), Vec::new(), Vec::new());
-        started.read_raw_data(&mut [&mut y, &mut cb, &mut cr]);
+        let [(y, ys), (cb, cs), (cr, _)] = &mut bufs[..] else {
+            return Ok(None);
+        };
+        started.read_raw_data(&mut [y, cb, cr]);
         started.finish()?;
-        // The stored samples of each plane (libjpeg's `downsampled_width` and `height`).
-        let sub = |n: usize, c: u32, l: u32| (n * c as usize).div_ceil(l as usize) as u32;
-        let (ys, cs) = (strides[0], strides[1]);
+        let (ys, cs) = (*ys, *cs);
+        let mut bufs = bufs.into_iter().map(|(b, _)| b);
+        let (Some(y), Some(cb), Some(cr)) = (bufs.next(), bufs.next(), bufs.next()) else {
+            return Ok(None);
+        };
+        // Only the stored samples (libjpeg's `downsampled_width` and `height`) are the image:
+        // the block padding past them, and rows of the last iMCU row that libjpeg leaves
+        // unwritten, are never read.
+        let sub = |n: usize, c: u32, l: u32| (n * c as usize).div_ceil(l as usize);
         let y = Plane {
-            rows: (y.len() / ys) as u32,
-            stride: ys as u32,
+            buf: packed(y, ys, (w, h), 0),
             width: w as u32,
             height: h as u32,
-            buf: y,
         };
+        let (cw, ch) = (sub(w, chroma.0, luma.0), sub(h, chroma.1, luma.1));
+        let e = CHROMA_EDGE as usize;
         let chroma_plane = |buf: Vec<u8>| Plane {
-            rows: (buf.len() / cs) as u32,
-            stride: cs as u32,
-            width: sub(w, chroma.0, luma.0),
-            height: sub(h, chroma.1, luma.1),
-            buf,
+            buf: packed(buf, cs, (cw, ch), e),
+            width: (cw + e) as u32,
+            height: (ch + e) as u32,
         };
         let (cb, cr) = (chroma_plane(cb), chroma_plane(cr));
         Ok(Some(YccPlanes {
@@ -660,6 +675,26 @@ pub fn decode_jpeg_planes(bytes: &[u8], info: &SourceInfo) -> Result<Option<YccP
             chroma,
         }))
     })
+}
+
+/// The first `w` × `h` samples of `buf` (rows of `stride`), rows packed, with `edge` more
+/// columns and rows repeating the last ones. In place when nothing is added.
+fn packed(mut buf: Vec<u8>, stride: usize, (w, h): (usize, usize), edge: usize) -> Vec<u8> {
+    if edge == 0 {
+        for row in 1..h {
+            buf.copy_within(row * stride..row * stride + w, row * w);
+        }
+        buf.truncate(w * h);
+        return buf;
+    }
+    let mut out = Vec::with_capacity((w + edge) * (h + edge));
+    let rows = buf.chunks(stride).take(h);
+    let last = &buf[(h - 1) * stride..(h - 1) * stride + w];
+    for row in rows.chain(std::iter::repeat_n(last, edge)) {
+        out.extend_from_slice(&row[..w]);
+        out.resize(out.len() + edge, row[w - 1]);
+    }
+    out
 }
 
 fn decode_with_image(bytes: &[u8], format: SourceFormat, max_alloc: u64) -> Result<Pixels> {

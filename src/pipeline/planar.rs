@@ -88,7 +88,8 @@ pub fn run(
 }
 
 /// `region` (in luma pixels) of `p`, whose samples are `per_luma` of a luma pixel's, resized
-/// to `size`; the crop grown by `k` (at most to the plane's edge).
+/// to `size`; the crop grown by `k` (at most to the plane's edge: a chroma plane's repeats
+/// its last samples, `decode::CHROMA_EDGE`).
 fn plane(
     resizer: &mut fast_image_resize::Resizer,
     p: Plane,
@@ -107,7 +108,7 @@ fn plane(
     resize::resize_bytes(
         resizer,
         p.buf,
-        (p.stride, p.rows),
+        (p.width, p.height),
         PixelType::U8,
         crop,
         size,
@@ -252,6 +253,46 @@ mod tests {
                     "{file} {query}: planes {p:.2} dB, pixels {q:.2} dB"
                 );
             }
+        }
+    }
+
+    /// A bright 4:2:0 JPEG of `w` × `h` (a gentle gradient), encoded as imgfn encodes.
+    fn bright_jpeg(w: u32, h: u32) -> Vec<u8> {
+        let px = crate::pipeline::Pixels::rgb_from_fn(w, h, |x, y| {
+            [200 + (x % 40) as u8, 190 + (y % 50) as u8, 180]
+        });
+        encode::encode(&px, OutputFormat::Jpeg, 92, Default::default()).unwrap()
+    }
+
+    /// Heights whose last iMCU row libjpeg writes only in part (4:2:0 with a height of 1 to
+    /// 8 past a multiple of 16, 1080 among them) and widths with block padding: the planes
+    /// are read to their stored size and never past it, so the bottom and right edges of the
+    /// output match the RGB path's (rows libjpeg never wrote read as a dark or random line).
+    #[test]
+    fn the_edges_come_from_the_image() {
+        for (w, h) in [(64, 37), (61, 33), (99, 40), (35, 1080), (203, 105)] {
+            let bytes = bright_jpeg(w, h);
+            let query = format!("w={}", w * 2 / 5);
+            assert!(planar_taken(&bytes, &query), "{w}x{h}: not taken");
+            let [planes, pixels, _] = both_paths(&bytes, &query);
+            let (ow, oh) = planes.dimensions();
+            let edge = |img: &image::RgbImage| -> Vec<i32> {
+                let mut v = Vec::new();
+                for y in 0..oh {
+                    for x in 0..ow {
+                        if y + 2 >= oh || x + 2 >= ow {
+                            v.extend(img.get_pixel(x, y).0.iter().map(|&c| i32::from(c)));
+                        }
+                    }
+                }
+                v
+            };
+            let (a, b) = (edge(&planes), edge(&pixels));
+            let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).max().unwrap();
+            assert!(
+                worst <= 12,
+                "{w}x{h}: an edge sample is {worst} levels off the RGB path's"
+            );
         }
     }
 
