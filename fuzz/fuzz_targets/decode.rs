@@ -66,10 +66,12 @@ fuzz_target!(|data: &[u8]| {
     let params = request.transform;
     let mut resizer = fast_image_resize::Resizer::new();
     // Animations stay animated as WebP or GIF (every frame through the plan, the animated
-    // encoders); stills and the rest go to PNG.
+    // encoders); a third of the stills go to JPEG (a JPEG reduced into a JPEG runs on its
+    // YCbCr planes, `pipeline::planar`), the rest to PNG.
     let format = match (info.animation.is_some(), data.len() % 3) {
         (true, 0) => OutputFormat::Webp,
         (true, 1) => OutputFormat::Gif,
+        (false, 2) => OutputFormat::Jpeg,
         _ => OutputFormat::Png,
     };
     let _ = pipeline::render(data, &info, &params, format, &settings, &mut resizer);
