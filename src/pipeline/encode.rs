@@ -2,7 +2,8 @@
 //!
 //! - JPEG: libjpeg-turbo baseline with optimised Huffman tables (mozjpeg's "fastest" profile:
 //!   no trellis, which costs several times the time for a few percent of bytes).
-//! - WebP: libwebp lossy at method 4, the quality/speed point sharp and cwebp default to.
+//! - WebP: libwebp lossy at method 4, the quality/speed point sharp and cwebp default to (3
+//!   with alpha: see [`webp_config`]), the alpha plane filtered.
 //! - AVIF: rav1e through ravif, 8-bit, at a configurable speed.
 //! - PNG, GIF: the `image` crate.
 //!

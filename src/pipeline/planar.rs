@@ -151,17 +151,21 @@ mod tests {
         10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
     }
 
+    /// The source's header and the plan of `query` into JPEG, as a render makes them.
+    fn plan_of(bytes: &[u8], query: &str) -> (crate::pipeline::SourceInfo, Plan) {
+        let request = ImageRequest::parse(Some(query)).unwrap();
+        let format = match request.output {
+            crate::params::Output::Exact(f) => f,
+            _ => OutputFormat::Jpeg,
+        };
+        let info = probe(bytes).unwrap();
+        let plan = prepare(&info, &request.transform, format, &Default::default()).unwrap();
+        (info, plan)
+    }
+
     /// Whether the planes path takes this render (and does not hand it back).
     fn planar_taken(bytes: &[u8], query: &str) -> bool {
-        let request = ImageRequest::parse(Some(query)).unwrap();
-        let info = probe(bytes).unwrap();
-        let plan = prepare(
-            &info,
-            &request.transform,
-            OutputFormat::Jpeg,
-            &Default::default(),
-        )
-        .unwrap();
+        let (info, plan) = plan_of(bytes, query);
         let mut resizer = fast_image_resize::Resizer::new();
         applies(&info, &plan)
             && run(bytes, &info, &plan, &mut resizer, &mut Timings::default())
@@ -195,13 +199,7 @@ mod tests {
             img
         };
         let (planes, pixels) = (go(false), go(true));
-        let plan = prepare(
-            &info,
-            &request.transform,
-            OutputFormat::Jpeg,
-            &Default::default(),
-        )
-        .unwrap();
+        let (_, plan) = plan_of(bytes, query);
         let whole = rgb(bytes);
         let src = crate::pipeline::Pixels {
             width: whole.width(),

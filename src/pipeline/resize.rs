@@ -65,15 +65,25 @@ pub fn resize_bytes(
 ) -> Result<Vec<u8>> {
     let image = Image::from_vec_u8(width, height, src, ptype)
         .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
-    let out = match preshrink(crop, size) {
+    Ok(shrink_then_lanczos(resizer, image, crop, size)?.into_vec())
+}
+
+/// `crop` of `image` to `size`: a box pre-shrink first when the reduction is large
+/// ([`preshrink`]), then Lanczos3; each image dropped once the next exists.
+fn shrink_then_lanczos(
+    resizer: &mut Resizer,
+    image: Image<'_>,
+    crop: Rect,
+    size: (u32, u32),
+) -> Result<Image<'static>> {
+    match preshrink(crop, size) {
         Some(mid) => {
             let shrunk = convolve_image(resizer, &image, crop, mid, FilterType::Box)?;
             drop(image);
-            convolve_image(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3)?
+            convolve_image(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3)
         }
-        None => convolve_image(resizer, &image, crop, size, FilterType::Lanczos3)?,
-    };
-    Ok(out.into_vec())
+        None => convolve_image(resizer, &image, crop, size, FilterType::Lanczos3),
+    }
 }
 
 /// The whole of an image of `size`, as a crop.
@@ -117,14 +127,7 @@ pub fn resize_linear(
     mapper.forward_map(&view, &mut linear).map_err(mapping)?;
     let alpha = src.alpha;
     drop(src);
-    let linear = match preshrink(crop, size) {
-        Some(mid) => {
-            let shrunk = convolve_image(resizer, &linear, crop, mid, FilterType::Box)?;
-            drop(linear);
-            convolve_image(resizer, &shrunk, whole(mid), size, FilterType::Lanczos3)?
-        }
-        None => convolve_image(resizer, &linear, crop, size, FilterType::Lanczos3)?,
-    };
+    let linear = shrink_then_lanczos(resizer, linear, crop, size)?;
     let mut out = Image::new(size.0, size.1, t8);
     mapper.backward_map(&linear, &mut out).map_err(mapping)?;
     Ok(Pixels {
