@@ -344,8 +344,7 @@ mod webp_anim {
 
     impl WebpAnim {
         pub fn new((w, h): (u32, u32), quality: u8, plays: Option<u32>) -> Result<WebpAnim> {
-            // Frames are RGBA (a GIF's transparency, a WebP's alpha).
-            let config = super::encode::webp_config(quality, true)?;
+            let config = super::encode::webp_config(quality)?;
             // SAFETY: `WebPAnimEncoderOptions` is a C struct of integers, for which zero bytes
             // are valid; the init call then fills in libwebp's defaults.
             let mut opts: sys::WebPAnimEncoderOptions = unsafe { std::mem::zeroed() };

@@ -2,8 +2,8 @@
 //!
 //! - JPEG: libjpeg-turbo baseline with optimised Huffman tables (mozjpeg's "fastest" profile:
 //!   no trellis, which costs several times the time for a few percent of bytes).
-//! - WebP: libwebp lossy at method 4, the quality/speed point sharp and cwebp default to (3
-//!   with alpha: see [`webp_config`]), the alpha plane filtered.
+//! - WebP: libwebp lossy at method 4, the quality/speed point sharp and cwebp default to, the
+//!   alpha plane filtered as they filter it.
 //! - AVIF: rav1e through ravif, 8-bit, at a configurable speed.
 //! - PNG, GIF: the `image` crate.
 //!
@@ -144,29 +144,24 @@ fn encode_webp(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
         webp::Encoder::from_rgb(&p.buf, p.width, p.height)
     };
     let mem = encoder
-        .encode_advanced(&webp_config(quality, p.alpha)?)
+        .encode_advanced(&webp_config(quality)?)
         .map_err(|e| Error::Internal(format!("webp encode: {e:?}")))?;
     Ok(mem.to_vec())
 }
 
-/// libwebp's settings for a lossy WebP at `quality`, still or animated, with or without an
-/// alpha plane.
-pub(super) fn webp_config(quality: u8, alpha: bool) -> Result<webp::WebPConfig> {
+/// libwebp's settings for a lossy WebP at `quality`, still or animated.
+pub(super) fn webp_config(quality: u8) -> Result<webp::WebPConfig> {
     let mut config =
         webp::WebPConfig::new().map_err(|()| Error::Internal("webp: config init failed".into()))?;
     config.quality = f32::from(quality);
     config.alpha_compression = 1; // lossless alpha plane
-                                  // The alpha plane is filtered (libwebp's and sharp's default, "fast": a predictor
-                                  // estimated from the plane; none for an alpha of at most 16 levels). Unfiltered, a
-                                  // photo's soft edges cost 2.5x the bytes: 15.2 KB against 9.2 KB of alpha for the
-                                  // 1800x1200 RGBA photo of BENCHMARKS.md's G5 at 400 px.
+                                  // The alpha plane's filter as libwebp and sharp choose it by default ("fast": a
+                                  // predictor estimated from the plane, and at method 4 also none, keeping the smaller).
+                                  // Off, as it was, a photo's soft edges cost 2.5x the bytes (15.2 KB against 9.2 KB of
+                                  // alpha for the 1800x1200 RGBA photo of BENCHMARKS.md's G5 at 400 px); method 3, which
+                                  // skips the unfiltered try, made alpha.png's thumbnail 24% larger than unfiltered.
     config.alpha_filtering = 1;
-    // Method (sharp's `effort`) 4, libwebp's default, for the colour data. With alpha, 3:
-    // the colour data gets the same rate-distortion level at 3 and 4 (equal bytes and PSNR
-    // within 0.03 dB measured), while 4 also encodes the alpha plane losslessly a second
-    // time unfiltered and with costlier backward references (G5: 53.7 against 46.0 ms for
-    // 20.3 against 21.3 KB).
-    config.method = if alpha { 3 } else { 4 };
+    config.method = 4; // libwebp's default, and sharp's `effort`
     Ok(config)
 }
 
