@@ -60,16 +60,32 @@ fn encode_jpeg(p: &Pixels, quality: u8) -> Result<Vec<u8>> {
     if p.alpha {
         return Err(Error::Internal("jpeg encoder was given RGBA".into()));
     }
-    let run = || -> std::io::Result<Vec<u8>> {
-        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
-        c.set_fastest_defaults();
-        c.set_size(p.width as usize, p.height as usize);
-        c.set_quality(f32::from(quality));
-        c.set_optimize_coding(true);
+    libjpeg_encode(|| {
+        let c = jpeg_compressor(mozjpeg::ColorSpace::JCS_RGB, (p.width, p.height), quality);
         let mut started = c.start_compress(Vec::with_capacity(p.buf.len() / 8))?;
         started.write_scanlines(&p.buf)?;
         started.finish()
-    };
+    })
+}
+
+/// libjpeg's compressor with imgfn's JPEG settings, whatever it is fed: baseline, mozjpeg's
+/// "fastest" profile (no trellis), optimised Huffman tables.
+fn jpeg_compressor(
+    input: mozjpeg::ColorSpace,
+    (width, height): (u32, u32),
+    quality: u8,
+) -> mozjpeg::Compress {
+    let mut c = mozjpeg::Compress::new(input);
+    c.set_fastest_defaults();
+    c.set_size(width as usize, height as usize);
+    c.set_quality(f32::from(quality.clamp(1, 100)));
+    c.set_optimize_coding(true);
+    c
+}
+
+/// Run a libjpeg encode, its errors (returned, or unwound by the mozjpeg crate) as internal
+/// errors.
+fn libjpeg_encode(run: impl FnOnce() -> std::io::Result<Vec<u8>>) -> Result<Vec<u8>> {
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => Err(Error::Internal(format!("jpeg encode: {e}"))),
@@ -103,24 +119,15 @@ pub fn encode_jpeg_planes(
     let chroma = (w.div_ceil(16) * 8, mcu_rows * 8);
     let cb = pad_plane(cb, (cw, ch), chroma);
     let cr = pad_plane(cr, (cw, ch), chroma);
-    let run = || -> std::io::Result<Vec<u8>> {
-        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_YCbCr);
-        c.set_fastest_defaults();
-        c.set_size(w, h);
-        c.set_quality(f32::from(quality.clamp(1, 100)));
-        c.set_optimize_coding(true);
+    libjpeg_encode(|| {
+        let mut c = jpeg_compressor(mozjpeg::ColorSpace::JCS_YCbCr, (width, height), quality);
         c.set_raw_data_in(true);
         let mut started = c.start_compress(Vec::with_capacity(w * h / 8))?;
         if !started.write_raw_data(&[&y, &cb, &cr]) {
             return Err(std::io::Error::other("libjpeg wrote no rows"));
         }
         started.finish()
-    };
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(Error::Internal(format!("jpeg encode: {e}"))),
-        Err(_) => Err(Error::Internal("jpeg encode: libjpeg error".into())),
-    }
+    })
 }
 
 /// `plane` (`w` × `h`) in a `pw` × `ph` buffer, its last column and row repeated.
