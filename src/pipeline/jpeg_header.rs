@@ -3,7 +3,8 @@
 //!
 //! It follows the rules of ITU T.81 as libjpeg applies them: SOI, EOI, RST0–RST7 and TEM carry
 //! no length; exactly one frame header (SOF), with 1 to 4 components, sampling factors 1–4
-//! and unique ids; every scan header (SOS) names components of that frame; markers inside
+//! and unique ids; every scan header (SOS) names components of that frame, once each and in
+//! the order libjpeg's lookup accepts; markers inside
 //! entropy-coded data are found past byte stuffing (`FF 00`) and fill bytes (`FF FF`). Where
 //! libjpeg would stop with an error or a warning ("corrupt JPEG data"), this refuses the file,
 //! so a file this walker accepts is one libjpeg reads the same way.
@@ -242,9 +243,21 @@ fn check_scan(frame: &Frame, seg: &[u8]) -> Result<()> {
     let mut seen: Vec<u8> = Vec::with_capacity(n);
     for s in 0..n {
         let id = seg[1 + 2 * s];
-        if !frame.components.iter().any(|c| c.id == id) || seen.contains(&id) {
+        let Some(index) = frame.components.iter().position(|c| c.id == id) else {
             return Err(corrupt(format!(
-                "a scan names component {id}, which the frame does not have once"
+                "a scan names component {id}, which the frame does not have"
+            )));
+        };
+        if seen.contains(&id) {
+            return Err(corrupt(format!("a scan names component {id} twice")));
+        }
+        // libjpeg (jdmarker.c, get_sos) looks the scan's k-th id up only among frame
+        // components k..4 that no earlier scan entry took: a scan that names a component
+        // before one the frame lists earlier (frame 1, 3, 2; scan 1, 2, 3) is "Invalid
+        // component ID" there, whatever the scan's kind, so it is here.
+        if index < s || index >= 4 {
+            return Err(corrupt(format!(
+                "a scan names component {id} out of the frame's order"
             )));
         }
         seen.push(id);
@@ -612,6 +625,68 @@ mod tests {
         let sos = b.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
         b[sos + 5] = 9;
         assert_eq!(parse(&b).unwrap_err().status(), 422);
+    }
+
+    /// A three-component progressive frame (ids in `frame_ids` order, 16x16, 4:4:4) with one
+    /// DC scan naming `scan_ids`, then EOI. The scan's data is a single zero byte.
+    fn three_components(frame_ids: [u8; 3], scan_ids: &[u8]) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 17, 8, 0, 16, 0, 16, 3];
+        for id in frame_ids {
+            v.extend_from_slice(&[id, 0x11, 0]);
+        }
+        let n = u8::try_from(scan_ids.len()).unwrap();
+        v.extend_from_slice(&[0xFF, 0xDA, 0, 6 + 2 * n, n]);
+        for &id in scan_ids {
+            v.extend_from_slice(&[id, 0]);
+        }
+        v.extend_from_slice(&[0, 0, 0, 0x00, 0xFF, 0xD9]);
+        v
+    }
+
+    /// libjpeg's own header reader (which reads up to the first SOS), with no walker of ours
+    /// before it: `Err` with its message. The mozjpeg crate's default error handler panics.
+    fn libjpeg_reads_scan(bytes: &[u8]) -> std::result::Result<(), String> {
+        std::panic::catch_unwind(|| mozjpeg::Decompress::builder().from_mem(bytes).map(|_| ()))
+            .map_err(|p| {
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            })?
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_scan_lists_components_in_the_order_libjpeg_accepts() {
+        // Found by the jpeg_dc_diff fuzzer: frame 1, 3, 2 with a DC scan 1, 2, 3. jpeg_dc
+        // decoded it and libjpeg refused it ("Invalid component ID 3 in SOS").
+        for (frame, scan, ok) in [
+            ([1, 2, 3], &[1u8, 2, 3][..], true),
+            ([1, 3, 2], &[1, 2, 3][..], false),
+            ([1, 2, 3], &[2, 1][..], false),
+            ([1, 2, 3], &[3, 2][..], true),
+            ([1, 2, 3], &[3][..], true),
+            ([1, 2, 3], &[2, 3][..], true),
+            ([1, 2, 3], &[1, 3][..], true),
+            ([1, 2, 3], &[3, 1][..], false),
+        ] {
+            let b = three_components(frame, scan);
+            let ours = parse(&b);
+            assert_eq!(
+                ours.is_ok(),
+                ok,
+                "frame {frame:?} scan {scan:?}: {:?}",
+                ours.err()
+            );
+            // libjpeg's verdict on the same header: a refused order is its "Invalid component
+            // ID"; an accepted one reads (tables are looked at only when decoding starts).
+            let theirs = libjpeg_reads_scan(&b);
+            let refused_id = theirs.as_ref().is_err_and(|e| e.contains("component ID"));
+            assert_eq!(
+                !refused_id, ok,
+                "frame {frame:?} scan {scan:?}: libjpeg {theirs:?}"
+            );
+        }
     }
 
     /// An APP2 `ICC_PROFILE` segment: chunk `seq` of `count`.
