@@ -252,10 +252,10 @@ fn check_scan(frame: &Frame, seg: &[u8]) -> Result<()> {
             return Err(corrupt(format!("a scan names component {id} twice")));
         }
         // libjpeg (jdmarker.c, get_sos) looks the scan's k-th id up only among frame
-        // components k..4 that no earlier scan entry took: a scan that names a component
-        // before one the frame lists earlier (frame 1, 3, 2; scan 1, 2, 3) is "Invalid
-        // component ID" there, whatever the scan's kind, so it is here.
-        if index < s || index >= 4 {
+        // components k.. that no earlier scan entry took (the frame has at most 4): a scan
+        // that names a component before one the frame lists earlier (frame 1, 3, 2; scan 1,
+        // 2, 3) is "Invalid component ID" there, whatever the scan's kind, so it is here.
+        if index < s {
             return Err(corrupt(format!(
                 "a scan names component {id} out of the frame's order"
             )));
