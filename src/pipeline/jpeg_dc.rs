@@ -523,8 +523,9 @@ fn decode_planes_with(
             bh: 0,
         });
     }
-    // The scan's component order is the frame's when they agree (checked by the walker:
-    // every scan id is a frame component, once).
+    // The scan's component order is the frame's. The walker already refuses any other order
+    // (every scan id a frame component, once, in libjpeg's SOS order), so for a scan of every
+    // component this cannot fail; it stays as the guard this decoder's indexing relies on.
     if (0..n).any(|s| sos[1 + s * 2] != comps[s].id) {
         return None;
     }
