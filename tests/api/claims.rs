@@ -432,17 +432,28 @@ async fn an_s3_stall_mid_body_gives_504_within_the_timeout() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The Lambda invoke modes through the real runtime path: `cargo lambda watch` runs the binary
-// as a Lambda behind an emulated Function URL, started here with the environment under test.
+// The Lambda invoke modes through the real runtime path: `cargo lambda watch` emulates the
+// Runtime API and the Function URL in front of the binary, started here with the environment
+// under test.
 
 pub(crate) struct Watch {
-    child: std::process::Child,
+    /// cargo-lambda's emulator, the leader of a process group of its own.
+    emulator: std::process::Child,
+    /// The function, in the emulator's process group.
+    function: std::process::Child,
     pub(crate) base: String,
     pub(crate) log: std::path::PathBuf,
 }
 
 impl Watch {
-    /// `cargo lambda watch` on a free port, serving `s3`'s prefix with `env` on top.
+    /// `cargo lambda watch` on a free port, and the function serving `s3`'s prefix with `env`
+    /// on top.
+    ///
+    /// The emulator runs with `--only-lambda-apis` and the function is this test build's own
+    /// `imgfn` binary (`CARGO_BIN_EXE_imgfn`), polling the Runtime API at `.rt/imgfn`, which
+    /// is what `/lambda-url/imgfn/...` invokes. Left to start the function itself, cargo
+    /// lambda would build it with `cargo build`, whose features (without the
+    /// dev-dependencies') differ from this build's: most of the tree compiled again.
     pub(crate) async fn start(name: &str, s3: &S3Env, env: &[(&str, &str)]) -> Watch {
         use std::os::unix::process::CommandExt;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -452,55 +463,68 @@ impl Watch {
             .port();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let log = root.join(format!("target/lambda-watch-claims-{name}.log"));
-        // The features this test binary was built with: the binary cargo lambda runs is then
-        // the one scripts/test.sh already built, not a second build.
-        let features: Vec<&str> = [
-            ("nasm", cfg!(feature = "nasm")),
-            ("heic", cfg!(feature = "heic")),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-        let mut cmd = std::process::Command::new("cargo");
-        cmd.current_dir(root)
-            .args(["lambda", "watch", "--ignore-changes"])
-            .args(["--features", &features.join(",")])
+        let out = std::fs::File::create(&log).unwrap();
+        let emulator = std::process::Command::new("cargo")
+            .current_dir(root)
+            .args(["lambda", "watch", "--only-lambda-apis"])
             .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
-            .arg(port.to_string());
+            .arg(port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out.try_clone().unwrap())
+            // Its own process group, which the function joins: they end together.
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda watch (pip install cargo-lambda)");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imgfn"));
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("IMGFN_") {
                 cmd.env_remove(&k);
             }
         }
-        cmd.env("IMGFN_BUCKET", &s3.bucket)
-            .env("IMGFN_PREFIX", &s3.prefix)
-            .env(
-                "IMGFN_RENDITIONS_PREFIX",
-                format!("{}_renditions/", s3.prefix),
-            )
-            .env("IMGFN_S3_PATH_STYLE", "true");
+        cmd.env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt/imgfn"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "imgfn")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+        .env("IMGFN_BUCKET", &s3.bucket)
+        .env("IMGFN_PREFIX", &s3.prefix)
+        .env(
+            "IMGFN_RENDITIONS_PREFIX",
+            format!("{}_renditions/", s3.prefix),
+        )
+        .env("IMGFN_S3_PATH_STYLE", "true");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = std::fs::File::create(&log).unwrap();
-        cmd.stdin(std::process::Stdio::null())
+        let function = cmd
+            .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
-            // Its own process group: the emulator and the function it runs end together.
-            .process_group(0);
-        let child = cmd
+            .process_group(i32::try_from(emulator.id()).unwrap())
             .spawn()
-            .expect("cargo lambda watch (pip install cargo-lambda)");
+            .expect("the imgfn binary");
         let mut watch = Watch {
-            child,
+            emulator,
+            function,
             base: format!("http://127.0.0.1:{port}/lambda-url/imgfn"),
             log,
         };
         // Ready, and the one started here, when it serves an object of this test's prefix.
         s3.put_fixture("tiny.png").await;
-        // One invocation at a time: the first waits for `cargo run` to build the function.
-        let client = patient_client(900);
-        let deadline = Instant::now() + Duration::from_secs(900);
+        let client = patient_client(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(r) = client
                 .get(format!("{}/tiny.png?fmt=json", watch.base))
@@ -511,12 +535,15 @@ impl Watch {
                     break;
                 }
             }
-            if let Ok(Some(status)) = watch.child.try_wait() {
+            if let Ok(Some(status)) = watch.emulator.try_wait() {
                 panic!("cargo lambda watch exited ({status}): {}", watch.log_tail());
+            }
+            if let Ok(Some(status)) = watch.function.try_wait() {
+                panic!("the function exited ({status}): {}", watch.log_tail());
             }
             assert!(
                 Instant::now() < deadline,
-                "cargo lambda watch did not serve: {}",
+                "the function did not serve through cargo lambda watch: {}",
                 watch.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -563,12 +590,13 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // The whole group: cargo-lambda, cargo run and the function.
+        // The whole group: the emulator and the function.
         let _ = std::process::Command::new("kill")
             .arg("--")
-            .arg(format!("-{}", self.child.id()))
+            .arg(format!("-{}", self.emulator.id()))
             .status();
-        let _ = self.child.wait();
+        let _ = self.emulator.wait();
+        let _ = self.function.wait();
     }
 }
 
