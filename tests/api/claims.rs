@@ -485,29 +485,7 @@ impl Watch {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imgfn"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("IMGFN_") {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt/imgfn"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "imgfn")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-        .env("IMGFN_BUCKET", &s3.bucket)
-        .env("IMGFN_PREFIX", &s3.prefix)
-        .env(
-            "IMGFN_RENDITIONS_PREFIX",
-            format!("{}_renditions/", s3.prefix),
-        )
-        .env("IMGFN_S3_PATH_STYLE", "true");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = s3.lambda_function(&format!("http://127.0.0.1:{port}/.rt/imgfn"), env);
         let function = cmd
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -119,29 +119,8 @@ impl Function {
                 });
             }
         });
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imgfn"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("IMGFN_") {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "imgfn")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-            .env("IMGFN_BUCKET", &s3.bucket)
-            .env("IMGFN_PREFIX", &s3.prefix)
-            .env(
-                "IMGFN_RENDITIONS_PREFIX",
-                format!("{}_renditions/", s3.prefix),
-            )
-            .env("IMGFN_S3_PATH_STYLE", "true")
-            .stdout(std::process::Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = s3.lambda_function(&addr.to_string(), env);
+        cmd.stdout(std::process::Stdio::null());
         Function {
             peer,
             child: cmd.spawn().expect("the imgfn binary"),

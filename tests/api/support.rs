@@ -324,6 +324,38 @@ pub fn required_env(name: &str) -> String {
 }
 
 impl S3Env {
+    /// The imgfn binary as a Lambda function serving this prefix, polling the Runtime API at
+    /// `runtime_api`, with `env` on top and none of this process's own `IMGFN_*` variables.
+    pub fn lambda_function(
+        &self,
+        runtime_api: &str,
+        env: &[(&str, &str)],
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imgfn"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("IMGFN_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "imgfn")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
+            .env("IMGFN_BUCKET", &self.bucket)
+            .env("IMGFN_PREFIX", &self.prefix)
+            .env(
+                "IMGFN_RENDITIONS_PREFIX",
+                format!("{}_renditions/", self.prefix),
+            )
+            .env("IMGFN_S3_PATH_STYLE", "true");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// A fresh prefix for one test.
     pub async fn new(test: &str) -> S3Env {
         Self::with_prefix(&format!("t-{test}-{}-{}/", std::process::id(), unique())).await
